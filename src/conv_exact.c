@@ -1,0 +1,130 @@
+/* Bit-exact convolutions of the coding path (docs/MODEL.md §4).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+int gric_exact_conv_init(GricExactConv *c, const float *w, const float *b, int cin, int cout,
+                         int k, int stride, int transposed, const uint8_t *tap_mask)
+{
+    memset(c, 0, sizeof(*c));
+    if (cin < 1 || cout < 1 || k < 1 || k > 5 || !(k & 1) || stride < 1)
+        return -1;
+    c->wt = malloc((size_t)k * k * cin * cout * sizeof(float));
+    if (!c->wt)
+        return -1;
+    c->cin = cin;
+    c->cout = cout;
+    c->k = k;
+    c->stride = stride;
+    c->transposed = transposed;
+    c->b = b;
+    /* Repack to [tap][ci][cout] so the innermost loop walks output channels contiguously. */
+    for (int t = 0; t < k * k; t++) {
+        c->taps[t] = tap_mask ? tap_mask[t] != 0 : 1;
+        for (int ci = 0; ci < cin; ci++)
+            for (int co = 0; co < cout; co++) {
+                size_t src = transposed ? (size_t)ci * cout + co : (size_t)co * cin + ci;
+                c->wt[((size_t)t * cin + ci) * cout + co] = w[src * k * k + t];
+            }
+    }
+    return 0;
+}
+
+void gric_exact_conv_free(GricExactConv *c)
+{
+    free(c->wt);
+    c->wt = NULL;
+}
+
+void gric_exact_conv_out_size(const GricExactConv *c, int h, int w, int *oh, int *ow)
+{
+    if (c->transposed) {
+        /* (h-1)*s - 2p + k + (s-1), which is s*h for odd k */
+        *oh = h * c->stride;
+        *ow = w * c->stride;
+    } else {
+        *oh = (h - 1) / c->stride + 1;
+        *ow = (w - 1) / c->stride + 1;
+    }
+}
+
+/* Input index feeding output o through kernel tap kk; 0 if there is none in [0, n). */
+static int input_index(const GricExactConv *c, int o, int kk, int n, int *i)
+{
+    int v = c->transposed ? o + c->k / 2 - kk : o * c->stride - c->k / 2 + kk;
+    if (c->transposed) {
+        if (v < 0 || v % c->stride)
+            return 0;
+        v /= c->stride;
+    }
+    *i = v;
+    return v >= 0 && v < n;
+}
+
+/* acc[co] += sum over ci of wt[ci][co] * x[ci], ci ascending.  Four input channels per
+ * pass keep acc in a register; the order per output is unchanged. */
+static void accumulate(float *restrict acc, const float *restrict wt, const float *restrict x,
+                       int cin, int cout)
+{
+    int ci = 0;
+    for (; ci + 4 <= cin; ci += 4) {
+        const float *restrict w0 = wt + (size_t)ci * cout;
+        const float *restrict w1 = w0 + cout, *restrict w2 = w1 + cout, *restrict w3 = w2 + cout;
+        const float x0 = x[ci], x1 = x[ci + 1], x2 = x[ci + 2], x3 = x[ci + 3];
+        for (int co = 0; co < cout; co++) {
+            float a = acc[co];
+            a = a + w0[co] * x0;
+            a = a + w1[co] * x1;
+            a = a + w2[co] * x2;
+            a = a + w3[co] * x3;
+            acc[co] = a;
+        }
+    }
+    for (; ci < cin; ci++) {
+        const float *restrict w0 = wt + (size_t)ci * cout;
+        const float x0 = x[ci];
+        for (int co = 0; co < cout; co++)
+            acc[co] = acc[co] + w0[co] * x0;
+    }
+}
+
+void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
+                        int ky0, int ky1, float *acc)
+{
+    const int k = c->k;
+    for (int ky = ky0; ky < ky1; ky++) {
+        int iy, ix;
+        if (!input_index(c, oy, ky, h, &iy))
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            const int t = ky * k + kx;
+            if (!c->taps[t] || !input_index(c, ox, kx, w, &ix))
+                continue;
+            accumulate(acc, c->wt + (size_t)t * c->cin * c->cout,
+                       in + ((size_t)iy * w + ix) * c->cin, c->cin, c->cout);
+        }
+    }
+}
+
+void gric_exact_conv(const GricExactConv *c, const float *in, int h, int w, float *out)
+{
+    int oh, ow;
+    gric_exact_conv_out_size(c, h, w, &oh, &ow);
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            float *acc = out + ((size_t)oy * ow + ox) * c->cout;
+            if (c->b)
+                memcpy(acc, c->b, (size_t)c->cout * sizeof(float));
+            else
+                memset(acc, 0, (size_t)c->cout * sizeof(float));
+            gric_exact_conv_at(c, in, h, w, oy, ox, 0, c->k, acc);
+        }
+}
+
+void gric_leaky_relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] < 0 ? 0.2f * x[i] : x[i];
+}

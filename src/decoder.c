@@ -1,0 +1,116 @@
+/* Decoder: frame validation, z and y decoding, synthesis.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitstream.h"
+#include "buffer.h"
+#include "codec.h"
+#include "entropy_model.h"
+#include "error.h"
+
+struct GricDecoder {
+    const GricModel *model;
+    int threads;
+    GricLatentCoder lc;
+    int32_t *y_hat, *z_hat;
+    float *y_scaled;     /* CHW, y_hat * inv_gain */
+    size_t cap_y_hat, cap_z_hat, cap_y_scaled;
+    float *gain, *inv_gain;
+};
+
+GricDecoder *gric_decoder_new(const GricModel *model, GricError *err)
+{
+    if (!model)
+        return gric_fail(err, GRIC_ERR_INVALID_ARG, "no model"), NULL;
+    GricDecoder *d = calloc(1, sizeof(*d));
+    if (!d || gric_latent_coder_init(&d->lc, model)) {
+        free(d);
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating a decoder"), NULL;
+    }
+    d->model = model;
+    d->threads = 1;
+    d->gain = malloc((size_t)model->M * sizeof(float));
+    d->inv_gain = malloc((size_t)model->M * sizeof(float));
+    if (!d->gain || !d->inv_gain) {
+        gric_decoder_free(d);
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating a decoder"), NULL;
+    }
+    return d;
+}
+
+void gric_decoder_free(GricDecoder *d)
+{
+    if (!d)
+        return;
+    gric_latent_coder_free(&d->lc);
+    free(d->y_hat);
+    free(d->z_hat);
+    free(d->y_scaled);
+    free(d->gain);
+    free(d->inv_gain);
+    free(d);
+}
+
+void gric_decoder_set_threads(GricDecoder *d, int threads)
+{
+    d->threads = gric_resolve_threads(threads);
+}
+
+/* Slice the payload into its rANS streams and decode z then y. */
+static GricStatus decode_latents(GricDecoder *d, const uint8_t *payload, const GricFrameHeader *hdr,
+                                 const GricGeometry *g, GricError *err)
+{
+    GricRansDecoder rz, ry;
+    if (gric_rans_dec_init(&rz, payload, hdr->z_len) ||
+        gric_rans_dec_init(&ry, payload + hdr->z_len, hdr->y_len))
+        return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame payload is too short");
+    if (gric_z_decode(d->model, &rz, g->hz, g->wz, d->z_hat) || !gric_rans_dec_finished(&rz))
+        return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: hyperprior data is corrupt");
+    if (gric_hyper_synthesis(&d->lc, d->z_hat, g->hz, g->wz))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory decoding");
+    if (gric_latents_decode(&d->lc, &ry, d->y_hat) || !gric_rans_dec_finished(&ry))
+        return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: latent data is corrupt");
+    return GRIC_OK;
+}
+
+GricStatus gric_decode(GricDecoder *d, const uint8_t *data, size_t size, uint8_t *rgb,
+                       size_t stride, GricError *err)
+{
+    if (!d || !data || !rgb)
+        return gric_fail(err, GRIC_ERR_INVALID_ARG, "invalid arguments to gric_decode");
+    GricFrameHeader hdr;
+    GricStatus st = gric_frame_parse_header(data, size, &hdr, err);
+    if (st)
+        return st;
+    if (stride < 3 * (size_t)hdr.info.width)
+        return gric_fail(err, GRIC_ERR_INVALID_ARG, "output stride too small for width %u",
+                         hdr.info.width);
+    if (hdr.info.model_id != gric_model_id(d->model))
+        return gric_fail(err, GRIC_ERR_MODEL_MISMATCH,
+                         "frame was encoded with model %016llx, this decoder has %016llx",
+                         (unsigned long long)hdr.info.model_id,
+                         (unsigned long long)gric_model_id(d->model));
+    if ((st = gric_frame_check_payload(data, size, &hdr, err)))
+        return st;
+    const GricModel *m = d->model;
+    GricGeometry g;
+    gric_geometry(hdr.info.width, hdr.info.height, &g);
+    size_t n = (size_t)g.h * g.w, M = (size_t)m->M;
+    if (gric_reserve((void **)&d->y_hat, &d->cap_y_hat, n * M * sizeof(int32_t)) ||
+        gric_reserve((void **)&d->z_hat, &d->cap_z_hat, (size_t)g.hz * g.wz * m->N * sizeof(int32_t)) ||
+        gric_reserve((void **)&d->y_scaled, &d->cap_y_scaled, n * M * sizeof(float)) ||
+        gric_latent_coder_reset(&d->lc, g.h, g.w))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory decoding %ux%u", hdr.info.width,
+                         hdr.info.height);
+    if ((st = decode_latents(d, data + GRIC_HEADER_SIZE, &hdr, &g, err)))
+        return st;
+    gric_model_gains(m, (int)hdr.info.quality, d->gain, d->inv_gain);
+    for (size_t c = 0; c < M; c++)
+        for (size_t p = 0; p < n; p++)
+            d->y_scaled[c * n + p] = (float)d->y_hat[p * M + c] * d->inv_gain[c];
+    if (gric_synthesis(&m->g_s, d->y_scaled, g.h, g.w, rgb, stride, (int)hdr.info.width,
+                       (int)hdr.info.height, d->threads))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the synthesis transform");
+    return GRIC_OK;
+}

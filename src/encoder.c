@@ -1,0 +1,137 @@
+/* Encoder: analysis, hyperprior, autoregressive latent coding, framing.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitstream.h"
+#include "buffer.h"
+#include "codec.h"
+#include "entropy_model.h"
+#include "error.h"
+
+struct GricEncoder {
+    const GricModel *model;
+    int threads;
+    GricLatentCoder lc;
+    GricRansEncoder rans_z, rans_y;
+    float *y;            /* CHW analysis output, then scaled by the gain */
+    float *y_hwc;        /* same, HWC, h_a's input */
+    int32_t *y_hat;      /* HWC */
+    int32_t *z_hat;      /* CHW */
+    size_t cap_y, cap_y_hwc, cap_y_hat, cap_z_hat;
+    float *gain, *inv_gain;
+    double bits;
+};
+
+GricEncoder *gric_encoder_new(const GricModel *model, GricError *err)
+{
+    if (!model)
+        return gric_fail(err, GRIC_ERR_INVALID_ARG, "no model"), NULL;
+    GricEncoder *e = calloc(1, sizeof(*e));
+    if (!e || gric_latent_coder_init(&e->lc, model)) {
+        free(e);
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating an encoder"), NULL;
+    }
+    e->model = model;
+    e->threads = 1;
+    e->gain = malloc((size_t)model->M * sizeof(float));
+    e->inv_gain = malloc((size_t)model->M * sizeof(float));
+    if (!e->gain || !e->inv_gain) {
+        gric_encoder_free(e);
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating an encoder"), NULL;
+    }
+    gric_rans_enc_init(&e->rans_z);
+    gric_rans_enc_init(&e->rans_y);
+    return e;
+}
+
+void gric_encoder_free(GricEncoder *e)
+{
+    if (!e)
+        return;
+    gric_latent_coder_free(&e->lc);
+    gric_rans_enc_free(&e->rans_z);
+    gric_rans_enc_free(&e->rans_y);
+    free(e->y);
+    free(e->y_hwc);
+    free(e->y_hat);
+    free(e->z_hat);
+    free(e->gain);
+    free(e->inv_gain);
+    free(e);
+}
+
+void gric_encoder_set_threads(GricEncoder *e, int threads)
+{
+    e->threads = gric_resolve_threads(threads);
+}
+
+double gric_encoder_estimated_bits(const GricEncoder *e)
+{
+    return e->bits;
+}
+
+GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint32_t height,
+                       size_t stride, int quality, uint8_t **out, size_t *out_size, GricError *err)
+{
+    if (!e || !rgb || !out || !out_size || !width || !height || stride < 3 * (size_t)width ||
+        quality < 0 || quality > 100)
+        return gric_fail(err, GRIC_ERR_INVALID_ARG, "invalid arguments to gric_encode");
+    if (width > GRIC_MAX_DIMENSION || height > GRIC_MAX_DIMENSION)
+        return gric_fail(err, GRIC_ERR_TOO_LARGE, "image %ux%u is larger than %d", width, height,
+                         GRIC_MAX_DIMENSION);
+    const GricModel *m = e->model;
+    GricGeometry g;
+    gric_geometry(width, height, &g);
+    e->rans_z.n = e->rans_y.n = 0; /* drop symbols a failed frame left behind */
+    size_t n = (size_t)g.h * g.w, M = (size_t)m->M, nz = (size_t)g.hz * g.wz;
+    if (gric_reserve((void **)&e->y, &e->cap_y, n * M * sizeof(float)) ||
+        gric_reserve((void **)&e->y_hwc, &e->cap_y_hwc, n * M * sizeof(float)) ||
+        gric_reserve((void **)&e->y_hat, &e->cap_y_hat, n * M * sizeof(int32_t)) ||
+        gric_reserve((void **)&e->z_hat, &e->cap_z_hat, nz * m->N * sizeof(int32_t)) ||
+        gric_latent_coder_reset(&e->lc, g.h, g.w))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory encoding %ux%u", width, height);
+    if (gric_analysis(&m->g_a, rgb, stride, (int)width, (int)height, g.padded_w, g.padded_h, e->y,
+                      e->threads))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the analysis transform");
+    gric_model_gains(m, quality, e->gain, e->inv_gain);
+    for (size_t c = 0; c < M; c++)
+        for (size_t p = 0; p < n; p++) {
+            float v = e->y[c * n + p] * e->gain[c];
+            e->y_hwc[p * M + c] = v;
+            e->y_hat[p * M + c] = gric_quantise(v);
+        }
+    GricStatus st = GRIC_OK;
+    if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat) ||
+        gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
+        st = GRIC_ERR_NOMEM;
+    double z_bits = 0;
+    if (st == GRIC_OK)
+        st = gric_z_encode(m, e->z_hat, g.hz, g.wz, &e->rans_z, &z_bits);
+    if (st == GRIC_OK)
+        st = gric_latents_encode(&e->lc, e->y_hat, &e->rans_y);
+    uint8_t *zs = NULL, *ys = NULL;
+    size_t z_len = 0, y_len = 0;
+    if (st == GRIC_OK && (gric_rans_enc_finish(&e->rans_z, &zs, &z_len) ||
+                          gric_rans_enc_finish(&e->rans_y, &ys, &y_len)))
+        st = GRIC_ERR_NOMEM;
+    if (st != GRIC_OK) {
+        free(zs);
+        free(ys);
+        return gric_fail(err, st, "out of memory encoding %ux%u", width, height);
+    }
+    e->bits = z_bits + e->lc.bits;
+    GricFrameHeader hdr = {{width, height, (uint32_t)quality, gric_model_id(m), 0},
+                           (uint32_t)z_len, (uint32_t)y_len};
+    st = z_len > UINT32_MAX / 2 || y_len > UINT32_MAX / 2
+             ? gric_fail(err, GRIC_ERR_TOO_LARGE, "payload too large")
+             : gric_frame_write(&hdr, zs, ys, out, out_size, err);
+    free(zs);
+    free(ys);
+    return st;
+}
+
+void gric_free(void *ptr)
+{
+    free(ptr);
+}

@@ -1,0 +1,284 @@
+/* Autoregressive coding of y_hat and table coding of z_hat.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "codec.h"
+#include "entropy_model.h"
+
+#define LIKELIHOOD_MIN 1e-9
+
+int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m)
+{
+    memset(lc, 0, sizeof(*lc));
+    lc->model = m;
+    int M = m->M;
+    lc->features = malloc(6 * (size_t)M * sizeof(float));
+    lc->hidden[0] = malloc((size_t)m->H * sizeof(float));
+    lc->hidden[1] = malloc((size_t)m->H * sizeof(float));
+    lc->values = malloc((size_t)M * sizeof(int32_t));
+    for (int s = 0; s < 3; s++)
+        lc->params[s] = malloc(3 * (size_t)M * sizeof(float));
+    if (!lc->features || !lc->hidden[0] || !lc->hidden[1] || !lc->values || !lc->params[0] ||
+        !lc->params[1] || !lc->params[2]) {
+        gric_latent_coder_free(lc);
+        return -1;
+    }
+    return 0;
+}
+
+void gric_latent_coder_free(GricLatentCoder *lc)
+{
+    gric_ref_free(&lc->ref);
+    free(lc->y_hat);
+    free(lc->hyper);
+    free(lc->ctx_rows);
+    free(lc->features);
+    free(lc->hidden[0]);
+    free(lc->hidden[1]);
+    for (int s = 0; s < 3; s++)
+        free(lc->params[s]);
+    free(lc->u);
+    free(lc->values);
+    memset(lc, 0, sizeof(*lc));
+}
+
+int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
+{
+    size_t M = (size_t)lc->model->M, hw = (size_t)h * w;
+    lc->h = h;
+    lc->w = w;
+    lc->bits = 0;
+    if (gric_reserve((void **)&lc->y_hat, &lc->cap_y_hat, hw * M * sizeof(float)) ||
+        gric_reserve((void **)&lc->hyper, &lc->cap_hyper, hw * 2 * M * sizeof(float)) ||
+        gric_reserve((void **)&lc->ctx_rows, &lc->cap_ctx_rows, (size_t)w * 2 * M * sizeof(float)) ||
+        gric_reserve((void **)&lc->u, &lc->cap_u, hw * sizeof(double)))
+        return -1;
+    memset(lc->y_hat, 0, hw * M * sizeof(float));
+    return gric_ref_reset(&lc->ref, h, w, (int)M);
+}
+
+/* One stack of 1x1 layers: features -> params (MODEL.md §1). */
+static void run_stack(GricLatentCoder *lc, int s)
+{
+    const GricModel *m = lc->model;
+    const float *in = lc->features;
+    float *out[3] = {lc->hidden[0], lc->hidden[1], lc->params[s]};
+    for (int i = 0; i < 3; i++) {
+        const GricExactConv *layer = &m->stack[s][i];
+        memcpy(out[i], layer->b, (size_t)layer->cout * sizeof(float));
+        gric_exact_conv_at(layer, in, 1, 1, 0, 0, 0, 1, out[i]);
+        if (i < 2)
+            gric_leaky_relu(out[i], (size_t)layer->cout);
+        in = out[i];
+    }
+}
+
+/* Context, reference and hyper features of position t, then the three
+ * stacks; returns the confidence S * U_ref. */
+static double predict(GricLatentCoder *lc, int t)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, w = lc->w, row = t / w, col = t % w;
+    size_t C2 = 2 * (size_t)M;
+    if (col == 0) {
+        for (int x = 0; x < w; x++) {
+            float *acc = lc->ctx_rows + (size_t)x * C2;
+            memcpy(acc, m->context.b, C2 * sizeof(float));
+            gric_exact_conv_at(&m->context, lc->y_hat, lc->h, w, row, x, 0, 2, acc);
+        }
+    }
+    float *ctx = lc->features, *ref = lc->features + C2;
+    memcpy(ctx, lc->ctx_rows + (size_t)col * C2, C2 * sizeof(float));
+    gric_exact_conv_at(&m->context, lc->y_hat, lc->h, w, row, col, 2, 3, ctx);
+    int k;
+    int s = gric_ref_search(&lc->ref, t, &k);
+    lc->ref_index = s;
+    lc->sim_k = k;
+    double conf = 0;
+    if (s >= 0) {
+        memcpy(ref, m->reference.b, C2 * sizeof(float));
+        gric_exact_conv_at(&m->reference, lc->y_hat, lc->h, w, s / w, s % w, 0, 3, ref);
+        conf = (double)k / GRIC_SIM_STEPS * lc->u[s];
+    } else {
+        memset(ref, 0, C2 * sizeof(float));
+    }
+    memcpy(lc->features + 2 * C2, lc->hyper + (size_t)t * C2, C2 * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        run_stack(lc, i);
+    return conf;
+}
+
+static void mixture_for(const GricLatentCoder *lc, int c, double conf, GricMixture *mix)
+{
+    int M = lc->model->M;
+    float pi[3], mu[3], ls[3];
+    for (int k = 0; k < 3; k++) {
+        pi[k] = lc->params[k][c];
+        mu[k] = lc->params[k][M + c];
+        ls[k] = lc->params[k][2 * M + c];
+    }
+    gric_mixture_init(mix, &lc->model->tables, pi, mu, ls, conf);
+}
+
+/* After position t is known: U, the float copy for the convs, the search state. */
+static void record(GricLatentCoder *lc, int t, const double *p1)
+{
+    int M = lc->model->M;
+    double sum = 0;
+    for (int c = 0; c < M; c++)
+        sum += p1[c] > LIKELIHOOD_MIN ? p1[c] : LIKELIHOOD_MIN;
+    lc->u[t] = sum / M;
+    float *yf = lc->y_hat + (size_t)t * M;
+    for (int c = 0; c < M; c++)
+        yf[c] = (float)lc->values[c];
+    gric_ref_record(&lc->ref, t, lc->values);
+}
+
+GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, T = lc->h * lc->w;
+    double *p1 = malloc((size_t)M * sizeof(double));
+    if (!p1)
+        return GRIC_ERR_NOMEM;
+    for (int t = 0; t < T; t++) {
+        double conf = predict(lc, t);
+        const int32_t *v = y_hat + (size_t)t * M;
+        for (int c = 0; c < M; c++) {
+            GricMixture mix;
+            mixture_for(lc, c, conf, &mix);
+            if (gric_mixture_encode(&mix, &m->tables, enc, v[c])) {
+                free(p1);
+                return GRIC_ERR_NOMEM;
+            }
+            lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+            if (lc->observe)
+                lc->observe(lc->observe_user, lc, t, c, &mix);
+            p1[c] = gric_gaussian_likelihood(&m->tables, v[c], mix.mu[0], mix.sigma[0]);
+            lc->values[c] = v[c];
+        }
+        record(lc, t, p1);
+    }
+    free(p1);
+    return GRIC_OK;
+}
+
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, T = lc->h * lc->w;
+    double *p1 = malloc((size_t)M * sizeof(double));
+    if (!p1)
+        return GRIC_ERR_NOMEM;
+    for (int t = 0; t < T; t++) {
+        double conf = predict(lc, t);
+        for (int c = 0; c < M; c++) {
+            GricMixture mix;
+            mixture_for(lc, c, conf, &mix);
+            if (gric_mixture_decode(&mix, &m->tables, dec, &lc->values[c])) {
+                free(p1);
+                return GRIC_ERR_CORRUPT;
+            }
+            p1[c] = gric_gaussian_likelihood(&m->tables, lc->values[c], mix.mu[0], mix.sigma[0]);
+        }
+        memcpy(y_hat + (size_t)t * M, lc->values, (size_t)M * sizeof(int32_t));
+        record(lc, t, p1);
+    }
+    free(p1);
+    return GRIC_OK;
+}
+
+GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,
+                         GricRansEncoder *enc, double *bits)
+{
+    size_t n = (size_t)hz * wz;
+    for (int c = 0; c < m->N; c++) {
+        const int32_t *cdf = m->z_cdf + (size_t)c * m->z_cdf_width;
+        for (size_t i = 0; i < n; i++) {
+            int v = z_hat[c * n + i];
+            if (gric_table_encode(cdf, m->z_len[c], m->z_offset[c], enc, v))
+                return GRIC_ERR_NOMEM;
+            *bits += gric_table_bits(cdf, m->z_len[c], m->z_offset[c], v);
+        }
+    }
+    return GRIC_OK;
+}
+
+GricStatus gric_z_decode(const GricModel *m, GricRansDecoder *dec, int hz, int wz, int32_t *z_hat)
+{
+    size_t n = (size_t)hz * wz;
+    for (int c = 0; c < m->N; c++) {
+        const int32_t *cdf = m->z_cdf + (size_t)c * m->z_cdf_width;
+        for (size_t i = 0; i < n; i++)
+            if (gric_table_decode(cdf, m->z_len[c], m->z_offset[c], dec, &z_hat[c * n + i]))
+                return GRIC_ERR_CORRUPT;
+    }
+    return GRIC_OK;
+}
+
+int gric_hyper_synthesis(GricLatentCoder *lc, const int32_t *z_hat, int hz, int wz)
+{
+    const GricModel *m = lc->model;
+    size_t N = (size_t)m->N, n = (size_t)hz * wz;
+    /* largest intermediate: (4hz, 4wz, N) */
+    float *a = malloc(16 * n * N * sizeof(float)), *b = malloc(16 * n * N * sizeof(float));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < N; c++)
+            a[i * N + c] = (float)z_hat[c * n + i];
+    int h = hz, w = wz, oh, ow;
+    float *in = a, *out = b;
+    for (int i = 0; i < 3; i++) {
+        const GricExactConv *layer = &m->h_s[i];
+        gric_exact_conv_out_size(layer, h, w, &oh, &ow);
+        float *dst = i == 2 ? lc->hyper : out;
+        gric_exact_conv(layer, in, h, w, dst);
+        if (i < 2)
+            gric_leaky_relu(dst, (size_t)oh * ow * layer->cout);
+        h = oh;
+        w = ow;
+        float *tmp = in;
+        in = out;
+        out = tmp;
+    }
+    free(a);
+    free(b);
+    return 0;
+}
+
+int gric_hyper_analysis(const GricModel *m, const float *y, int h, int w, int32_t *z_hat)
+{
+    size_t N = (size_t)m->N;
+    /* the first layer (stride 1) is the largest output: (h, w, N) */
+    float *a = malloc((size_t)h * w * N * sizeof(float)), *b = malloc((size_t)h * w * N * sizeof(float));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -1;
+    }
+    const float *in = y;
+    float *bufs[2] = {a, b};
+    int oh, ow;
+    for (int i = 0; i < 3; i++) {
+        gric_exact_conv_out_size(&m->h_a[i], h, w, &oh, &ow);
+        gric_exact_conv(&m->h_a[i], in, h, w, bufs[i % 2]);
+        if (i < 2)
+            gric_leaky_relu(bufs[i % 2], (size_t)oh * ow * N);
+        in = bufs[i % 2];
+        h = oh;
+        w = ow;
+    }
+    size_t nz = (size_t)h * w;
+    for (size_t p = 0; p < nz; p++)
+        for (size_t c = 0; c < N; c++)
+            z_hat[c * nz + p] = gric_quantise(in[p * N + c]);
+    free(a);
+    free(b);
+    return 0;
+}

@@ -1,0 +1,55 @@
+/* The autoregressive Global Reference entropy model over y_hat
+ * (docs/MODEL.md §2–4), shared by encoder and decoder so both compute the
+ * same probabilities by construction.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef GRIC_ENTROPY_MODEL_H
+#define GRIC_ENTROPY_MODEL_H
+
+#include "model.h"
+#include "rans.h"
+#include "reference.h"
+
+typedef struct GricLatentCoder {
+    const GricModel *model;
+    int h, w;
+    GricRefSearch ref;
+    float *y_hat;        /* HWC (h, w, M) as floats, the convs' input */
+    float *hyper;        /* HWC (h, w, 2M): h_s(z_hat) */
+    float *ctx_rows;     /* (w, 2M): context partial sums from the two rows above */
+    float *features;     /* [ctx, ref, hyper] of the current position, 6M */
+    float *hidden[2];    /* stack activations, H each */
+    float *params[3];    /* stack outputs, 3M each */
+    double *u;           /* U per position */
+    int32_t *values;     /* y_hat of the current position */
+    size_t cap_y_hat, cap_hyper, cap_ctx_rows, cap_u;  /* buffer sizes, reused */
+    double bits;         /* model's estimate for the last frame */
+    int ref_index, sim_k;  /* reference of the position being coded (-1: none) */
+    /* Optional: called for every coded value (parity tests compare the
+     * mixture with the PyTorch reference). */
+    void (*observe)(void *user, const struct GricLatentCoder *lc, int t, int c,
+                    const GricMixture *mix);
+    void *observe_user;
+} GricLatentCoder;
+
+int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m);
+void gric_latent_coder_free(GricLatentCoder *lc);
+/* Start a frame of h x w positions; buffers grow as needed and are reused. 0 or -1. */
+int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w);
+/* hyper: h_s(z_hat), HWC (h, w, 2M), computed by the caller into lc->hyper. */
+
+/* Encode y_hat (HWC int32, h*w*M values) into enc.  GRIC_OK or GRIC_ERR_NOMEM. */
+GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc);
+/* Decode y_hat (HWC int32) from dec.  GRIC_OK or GRIC_ERR_CORRUPT. */
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat);
+
+/* z_hat (CHW, N x hz x wz) with the per-channel tables. */
+GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,
+                         GricRansEncoder *enc, double *bits);
+GricStatus gric_z_decode(const GricModel *m, GricRansDecoder *dec, int hz, int wz, int32_t *z_hat);
+
+/* z_hat = round(h_a(y)): y HWC float (h, w, M) -> z_hat CHW (N, h/4, w/4).  0 or -1 (memory). */
+int gric_hyper_analysis(const GricModel *m, const float *y, int h, int w, int32_t *z_hat);
+/* h_s(z_hat) into lc->hyper (bit-exact kernels).  z_hat CHW int32.  0 or -1 (memory). */
+int gric_hyper_synthesis(GricLatentCoder *lc, const int32_t *z_hat, int hz, int wz);
+
+#endif

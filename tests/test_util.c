@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "test_util.h"
+
+uint8_t *test_read_all(const char *path, size_t *size)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = buf ? (size_t)n : 0;
+    return buf;
+}
+
+int test_file_open(TestFile *f, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    f->buf = test_read_all(path, &f->size);
+    if (!f->buf || gric_container_parse(&f->c, f->buf, f->size, NULL) != GRIC_OK) {
+        free(f->buf);
+        return -1;
+    }
+    return 0;
+}
+
+void test_file_close(TestFile *f)
+{
+    gric_container_free(&f->c);
+    free(f->buf);
+}
+
+const float *test_tensor_f32(const TestFile *f, const char *name, size_t count)
+{
+    const GricTensor *t = gric_container_find(&f->c, name);
+    CHECK(t && t->dtype == GRIC_DT_F32 && t->count == count,
+          "tensor %s missing or not %zu float32 values", name, count);
+    return (const float *)t->data;
+}
+
+double nmse(const float *a, const float *ref, size_t n)
+{
+    double err = 0, energy = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        err += d * d;
+        energy += (double)ref[i] * ref[i];
+    }
+    return energy > 0 ? err / energy : err;
+}

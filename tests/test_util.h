@@ -1,0 +1,36 @@
+/* Small helpers shared by the C tests.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef GRIC_TEST_UTIL_H
+#define GRIC_TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "weights.h"
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);             \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fprintf(stderr, "\n");                                              \
+            exit(1);                                                            \
+        }                                                                       \
+    } while (0)
+
+/* A container file (weights or parity vectors) read into memory. */
+typedef struct {
+    uint8_t *buf;
+    size_t size;
+    GricContainer c;
+} TestFile;
+
+int test_file_open(TestFile *f, const char *path);
+void test_file_close(TestFile *f);
+/* Float32 tensor `name` with exactly `count` elements; exits if absent. */
+const float *test_tensor_f32(const TestFile *f, const char *name, size_t count);
+uint8_t *test_read_all(const char *path, size_t *size);
+double nmse(const float *a, const float *ref, size_t n);
+
+#endif

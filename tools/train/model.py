@@ -1,0 +1,327 @@
+"""PyTorch reference of the gric Global Reference model.
+
+This file is the executable half of docs/MODEL.md: the C library reproduces
+exactly what `GlobalReferenceModel.forward_coding` computes (parity tests
+check it).  Training uses `forward` (additive noise for the rate, rounding
+with a straight-through gradient everywhere the decoder sees y_hat).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+Y_LIMIT = 1023          # |y_hat| bound: keeps the reference dot products in int32
+SIGMA_MIN = 0.11        # lower bound of every mixture scale
+LOG_SIGMA_MAX = 6.0     # upper bound of every mixture log-scale
+LIKELIHOOD_MIN = 1e-9
+SIM_STEPS = 256         # the similarity S is quantised to 1/256
+SEARCH_ROWS = 64        # references come from at most this many latent rows above
+
+
+class LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still pushes x up when it sits below."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return torch.clamp(x, min=bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (grad < 0)
+        return grad * pass_through, None
+
+
+class NonNegative(nn.Module):
+    """GDN reparameterisation: value = max(p, sqrt(min + ped))^2 - ped."""
+
+    PEDESTAL = 2.0 ** -36
+
+    def __init__(self, init, minimum=0.0):
+        super().__init__()
+        self.bound = (minimum + self.PEDESTAL) ** 0.5
+        self.p = nn.Parameter(torch.sqrt(init + self.PEDESTAL))
+
+    def forward(self):
+        return LowerBound.apply(self.p, self.bound) ** 2 - self.PEDESTAL
+
+    def set_value(self, value):
+        with torch.no_grad():
+            self.p.copy_(torch.sqrt(torch.clamp(value, min=0) + self.PEDESTAL))
+
+
+class GSDN(nn.Module):
+    """Generalised subtractive and divisive normalisation (mean-shifting GDN).
+
+    forward:  y = (x - (mbeta + mgamma x)) / sqrt(beta + gamma x^2)
+    inverse:  x = y * sqrt(beta + gamma y^2) + (mbeta + mgamma y)
+    """
+
+    def __init__(self, ch, inverse=False):
+        super().__init__()
+        self.inverse = inverse
+        eye = torch.eye(ch)
+        self.beta = NonNegative(torch.ones(ch), minimum=1e-6)
+        self.gamma = NonNegative(0.1 * eye)
+        self.mgamma = NonNegative(0.1 * eye)
+        self.mbeta = nn.Parameter(torch.zeros(ch))
+
+    def params(self):
+        """Effective (beta, gamma, mbeta, mgamma): what the weight file stores."""
+        return self.beta(), self.gamma(), self.mbeta, self.mgamma()
+
+    def forward(self, x):
+        beta, gamma, mbeta, mgamma = self.params()
+        c = x.shape[1]
+        norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
+        mean = F.conv2d(x, mgamma.view(c, c, 1, 1), mbeta)
+        if self.inverse:
+            return x * norm + mean
+        return (x - mean) / norm
+
+
+def conv(cin, cout, k=5, stride=2):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def deconv(cin, cout, k=5, stride=2):
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2,
+                              output_padding=stride - 1)
+
+
+class MaskedConv2d(nn.Conv2d):
+    """Causal conv: type 'A' excludes the centre, type 'B' includes it."""
+
+    def __init__(self, cin, cout, k, mask_type):
+        super().__init__(cin, cout, k, padding=k // 2)
+        mask = torch.zeros(k, k)
+        mask[: k // 2, :] = 1
+        mask[k // 2, : k // 2 + (mask_type == "B")] = 1
+        self.register_buffer("mask", mask.view(1, 1, k, k))
+
+    def masked_weight(self):
+        return self.weight * self.mask
+
+    def forward(self, x):
+        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
+
+
+class FactorizedDensity(nn.Module):
+    """Per-channel learned univariate density of z (Balle et al. 2018)."""
+
+    def __init__(self, ch, filters=(3, 3, 3), init_scale=10.0):
+        super().__init__()
+        dims = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1 / (len(filters) + 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for i in range(len(filters) + 1):
+            init = math.log(math.expm1(1 / scale / dims[i + 1]))
+            self.matrices.append(nn.Parameter(torch.full((ch, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(ch, dims[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.factors.append(nn.Parameter(torch.zeros(ch, dims[i + 1], 1)))
+
+    def logits_cdf(self, v):
+        """v: (C, 1, L) -> logit of the CDF at v, same shape."""
+        x = v
+        for i in range(len(self.matrices)):
+            x = torch.matmul(F.softplus(self.matrices[i]), x) + self.biases[i]
+            if i < len(self.factors):
+                x = x + torch.tanh(self.factors[i]) * torch.tanh(x)
+        return x
+
+    def likelihood(self, z):
+        """Probability of the unit interval around each z (B, C, H, W)."""
+        b, c, h, w = z.shape
+        v = z.permute(1, 0, 2, 3).reshape(c, 1, -1)
+        lower = self.logits_cdf(v - 0.5)
+        upper = self.logits_cdf(v + 0.5)
+        sign = -torch.sign(lower + upper).detach()
+        p = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        return p.reshape(c, b, h, w).permute(1, 0, 2, 3)
+
+
+def std_normal_cdf(x):
+    return 0.5 * torch.erfc(-x * (2 ** -0.5))
+
+
+def round_ste(x):
+    return x + (torch.round(x) - x).detach()
+
+
+def causal_neighbourhood(y_hat):
+    """(B, 4M, H, W): y_hat at (-1,-1), (-1,0), (-1,+1), (0,-1), zero outside."""
+    p = F.pad(y_hat, (1, 1, 1, 0))
+    h, w = y_hat.shape[2:]
+    return torch.cat([p[:, :, 0:h, 0:w], p[:, :, 0:h, 1:w + 1],
+                      p[:, :, 0:h, 2:w + 2], p[:, :, 1:h + 1, 0:w]], 1)
+
+
+def reference_search(y_hat):
+    """Top-1 global reference for every position, exactly as the C decoder.
+
+    Returns (index, similarity): index (B, T) of the earlier raster position
+    (at most SEARCH_ROWS rows above, which bounds the decoder's work and
+    memory on large frames) whose causal neighbourhood has the highest cosine similarity, -1 where no
+    candidate has positive similarity; similarity (B, T) quantised down to
+    1/256 (0 where index is -1).  Float64 keeps dot products of integer
+    vectors exact, and the score uses the same operations, in the same order,
+    as src/reference.c.
+    """
+    with torch.no_grad():
+        b, m, h, w = y_hat.shape
+        t = h * w
+        nb = causal_neighbourhood(y_hat).reshape(b, 4 * m, t).double()
+        dots = torch.bmm(nb.transpose(1, 2), nb)                  # (B, T, T)
+        norms = torch.diagonal(dots, dim1=1, dim2=2)              # (B, T)
+        score = (dots * dots.abs()) / (norms.unsqueeze(2) * norms.unsqueeze(1))
+        earlier = torch.ones(t, t, dtype=torch.bool).tril(-1)
+        row = torch.arange(t) // w
+        earlier &= (row.view(-1, 1) - row.view(1, -1)) <= SEARCH_ROWS
+        valid = earlier.unsqueeze(0) & (dots > 0)
+        score = torch.where(valid, score, torch.full_like(score, -1.0))
+        best, index = score.max(dim=2)
+        has_ref = best > 0
+        index = torch.where(has_ref, index, torch.full_like(index, -1))
+        k = torch.floor(torch.sqrt(best.clamp(min=0) * SIM_STEPS * SIM_STEPS))
+        k = torch.where((k + 1) * (k + 1) <= best * SIM_STEPS * SIM_STEPS, k + 1, k)
+        k = torch.where(k * k > best * SIM_STEPS * SIM_STEPS, k - 1, k)
+        sim = torch.where(has_ref, k / SIM_STEPS, torch.zeros_like(best))
+        return index, sim.float()
+
+
+class EntropyStack(nn.Sequential):
+    """1x1 conv stack: in -> hidden -> hidden -> 3M (pi, mu, log sigma)."""
+
+    def __init__(self, cin, hidden, m):
+        super().__init__(nn.Conv2d(cin, hidden, 1), nn.LeakyReLU(0.2),
+                         nn.Conv2d(hidden, hidden, 1), nn.LeakyReLU(0.2),
+                         nn.Conv2d(hidden, 3 * m, 1))
+
+
+class GlobalReferenceModel(nn.Module):
+    def __init__(self, N=128, M=192, H=256, lambdas=(0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16)):
+        super().__init__()
+        self.N, self.M, self.H = N, M, H
+        self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
+        K = len(lambdas)
+        self.g_a = nn.Sequential(conv(3, N), GSDN(N), conv(N, N), GSDN(N),
+                                 conv(N, N), GSDN(N), conv(N, M))
+        self.g_s = nn.Sequential(deconv(M, N), GSDN(N, True), deconv(N, N), GSDN(N, True),
+                                 deconv(N, N), GSDN(N, True), deconv(N, 3))
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(0.2), conv(N, N),
+                                 nn.LeakyReLU(0.2), conv(N, N))
+        self.h_s = nn.Sequential(deconv(N, N), nn.LeakyReLU(0.2), deconv(N, N),
+                                 nn.LeakyReLU(0.2), conv(N, 2 * M, 3, 1))
+        self.z_density = FactorizedDensity(N)
+        self.context = MaskedConv2d(M, 2 * M, 5, "A")
+        self.reference = MaskedConv2d(M, 2 * M, 3, "B")
+        self.stack_local = EntropyStack(2 * M, H, M)
+        self.stack_ref = EntropyStack(4 * M, H, M)
+        self.stack_hyper = EntropyStack(6 * M, H, M)
+        self.log_gain = nn.Parameter(torch.zeros(K, M))
+        self.log_inv_gain = nn.Parameter(torch.zeros(K, M))
+
+    # -- variable rate -------------------------------------------------------
+    def gains(self, quality):
+        """Per-channel (gain, inverse gain) for a quality in [0, 100].
+
+        Geometric interpolation between the K trained rate points.
+        """
+        K = self.log_gain.shape[0]
+        t = min(max(float(quality), 0.0), 100.0) / 100.0 * (K - 1)
+        k = min(int(t), K - 2)
+        a = t - k
+        lg = (1 - a) * self.log_gain[k] + a * self.log_gain[k + 1]
+        lig = (1 - a) * self.log_inv_gain[k] + a * self.log_inv_gain[k + 1]
+        return torch.exp(lg), torch.exp(lig)
+
+    # -- entropy model ---------------------------------------------------------
+    @staticmethod
+    def split(params):
+        pi, mu, log_sigma = params.chunk(3, 1)
+        sigma = torch.exp(torch.clamp(log_sigma, math.log(SIGMA_MIN), LOG_SIGMA_MAX))
+        return pi, mu, sigma
+
+    @staticmethod
+    def gaussian_likelihood(v, mu, sigma):
+        return std_normal_cdf((v + 0.5 - mu) / sigma) - std_normal_cdf((v - 0.5 - mu) / sigma)
+
+    def entropy_parameters(self, y_hat, hyper):
+        """Mixture (weights, mu, sigma) for y_hat, each (B, 3, M, H, W).
+
+        Also returns reference index and similarity (for tests).
+        """
+        b, m, h, w = y_hat.shape
+        t = h * w
+        ctx = self.context(y_hat)
+        pi1, mu1, s1 = self.split(self.stack_local(ctx))
+        # U: how well the local-only prediction explained each position
+        u = self.gaussian_likelihood(y_hat, mu1, s1).clamp(min=LIKELIHOOD_MIN).mean(1)
+        index, sim = reference_search(y_hat)
+        gather = index.clamp(min=0)
+        patches = F.unfold(y_hat, 3, padding=1)                        # (B, 9M, T)
+        ref_patch = torch.gather(patches, 2, gather.unsqueeze(1).expand(-1, 9 * m, -1))
+        wref = self.reference.masked_weight().reshape(2 * m, 9 * m)
+        ref = torch.matmul(wref, ref_patch) + self.reference.bias.view(1, -1, 1)
+        has_ref = (index >= 0).float().unsqueeze(1)
+        ref = (ref * has_ref).reshape(b, 2 * m, h, w)
+        u_ref = torch.gather(u.reshape(b, t), 1, gather) * has_ref.squeeze(1)
+        confidence = (sim * u_ref).reshape(b, 1, h, w)
+        pi2, mu2, s2 = self.split(self.stack_ref(torch.cat([ctx, ref], 1)))
+        pi3, mu3, s3 = self.split(self.stack_hyper(torch.cat([ctx, ref, hyper], 1)))
+        pi = torch.stack([pi1, pi2, pi3], 1)
+        pmax = pi.max(1, keepdim=True)[0].detach()
+        e = torch.exp(torch.clamp(pi - pmax, min=-32.0))
+        e = torch.cat([e[:, :1], e[:, 1:2] * confidence.unsqueeze(1), e[:, 2:]], 1)
+        weights = e / e.sum(1, keepdim=True)
+        return (weights, torch.stack([mu1, mu2, mu3], 1), torch.stack([s1, s2, s3], 1),
+                index, sim, u)
+
+    def y_likelihood(self, v, weights, mu, sigma):
+        p = (weights * self.gaussian_likelihood(v.unsqueeze(1), mu, sigma)).sum(1)
+        return p.clamp(min=LIKELIHOOD_MIN)
+
+    # -- full model ------------------------------------------------------------
+    def forward(self, x, rate_index):
+        """Training pass. x in [0,1] (B,3,H,W); rate_index (B,) long."""
+        gain = torch.exp(self.log_gain[rate_index]).view(-1, self.M, 1, 1)
+        inv_gain = torch.exp(self.log_inv_gain[rate_index]).view(-1, self.M, 1, 1)
+        y = self.g_a(x) * gain
+        z = self.h_a(y)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_hat = torch.clamp(round_ste(z), -Y_LIMIT, Y_LIMIT)
+        hyper = self.h_s(z_hat)
+        y_hat = torch.clamp(round_ste(y), -Y_LIMIT, Y_LIMIT)
+        weights, mu, sigma, _, _, _ = self.entropy_parameters(y_hat, hyper)
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        py = self.y_likelihood(y_noisy, weights, mu, sigma)
+        pz = self.z_density.likelihood(z_noisy).clamp(min=LIKELIHOOD_MIN)
+        x_hat = self.g_s(y_hat * inv_gain)
+        npix = x.shape[2] * x.shape[3]
+        bits = -(torch.log2(py).sum((1, 2, 3)) + torch.log2(pz).sum((1, 2, 3)))
+        return x_hat, bits / npix
+
+    @torch.no_grad()
+    def forward_coding(self, x, quality):
+        """Inference pass with hard rounding; returns every tensor the C side
+        must reproduce (parity vectors) plus the estimated bits."""
+        gain, inv_gain = self.gains(quality)
+        y = self.g_a(x) * gain.view(1, -1, 1, 1)
+        z = self.h_a(y)
+        z_hat = torch.clamp(torch.round(z), -Y_LIMIT, Y_LIMIT)
+        hyper = self.h_s(z_hat)
+        y_hat = torch.clamp(torch.round(y), -Y_LIMIT, Y_LIMIT)
+        weights, mu, sigma, index, sim, u = self.entropy_parameters(y_hat, hyper)
+        py = self.y_likelihood(y_hat, weights, mu, sigma)
+        pz = self.z_density.likelihood(z_hat).clamp(min=LIKELIHOOD_MIN)
+        x_hat = self.g_s(y_hat * inv_gain.view(1, -1, 1, 1))
+        bits = -(torch.log2(py).sum() + torch.log2(pz).sum())
+        return dict(y=y, z=z, z_hat=z_hat, hyper=hyper, y_hat=y_hat, weights=weights,
+                    mu=mu, sigma=sigma, ref_index=index, similarity=sim, u=u,
+                    x_hat=x_hat, bits=bits)

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Build the training set from photographs that Debian packages ship.
+
+Downloads the packages with `apt-get download` (no install, no root needed
+for the unpack), keeps every image whose short side is at least 720 px
+(one file per multi-resolution wallpaper folder), and writes downsampled
+copies: downsampling by 2x or more removes the packages' own JPEG
+artefacts so the codec does not learn to reproduce them.
+
+Usage: prepare_data.py [--out DIR] [--work DIR]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+PACKAGES = [
+    "mate-backgrounds", "ukui-wallpapers", "plasma-workspace-wallpapers",
+    "gnome-backgrounds", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
+    "python3-skimage",
+]
+# Short sides (px) of the downsampled copies; each is at most half the source.
+TARGET_SHORT_SIDES = (1024, 640, 400)
+MIN_SHORT_SIDE = 720
+
+
+def unpack(work):
+    debs = os.path.join(work, "debs")
+    root = os.path.join(work, "root")
+    os.makedirs(debs, exist_ok=True)
+    os.makedirs(root, exist_ok=True)
+    missing = [p for p in PACKAGES if not glob.glob(os.path.join(debs, p + "_*.deb"))]
+    if missing:
+        subprocess.run(["apt-get", "download"] + missing, cwd=debs, check=True)
+    for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):
+        subprocess.run(["dpkg", "-x", deb, root], check=True)
+    return root
+
+
+def candidates(root):
+    """Largest image of each folder of size variants, every other image."""
+    best = {}
+    for path in glob.glob(os.path.join(root, "**", "*"), recursive=True):
+        if not path.lower().endswith((".jpg", ".jpeg", ".png")):
+            continue
+        if "screenshot" in os.path.basename(path).lower():
+            continue
+        folder = os.path.dirname(path)
+        key = folder if "/wallpapers/" in path and "/contents/" in path else path
+        key = key.replace("images_dark", "images")
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except Exception:
+            continue
+        if min(w, h) < MIN_SHORT_SIDE and "skimage" not in path:
+            continue
+        if key not in best or w * h > best[key][0]:
+            best[key] = (w * h, path)
+    return sorted(p for _, p in best.values())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", default="/var/tmp/gric/data_work")
+    ap.add_argument("--out", default="/var/tmp/gric/train_images")
+    args = ap.parse_args()
+    root = unpack(args.work)
+    os.makedirs(args.out, exist_ok=True)
+    n = 0
+    for i, path in enumerate(candidates(root)):
+        im = Image.open(path).convert("RGB")
+        short = min(im.size)
+        for target in TARGET_SHORT_SIDES:
+            if target * 2 > short and not (short < MIN_SHORT_SIDE and target == TARGET_SHORT_SIDES[-1]):
+                continue
+            scale = min(1.0, target / short)
+            size = (max(256, round(im.size[0] * scale)), max(256, round(im.size[1] * scale)))
+            small = im.resize(size, Image.LANCZOS) if scale < 1 else im
+            arr = np.asarray(small)
+            if arr.std() < 8:  # flat artwork teaches nothing
+                continue
+            small.save(os.path.join(args.out, "img%04d_%d.png" % (i, target)))
+            n += 1
+    print("wrote %d training images to %s" % (n, args.out), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Train the gric Global Reference model (CPU or CUDA).
+
+  train.py --minutes 120 --resume            # continue where the last run stopped
+  train.py --device cuda --minutes 50 --batch 16 --patch 256
+
+The checkpoint (weights + optimiser + RNG state) lives in --state
+(default /var/tmp/gric/train_state.pt).  Without it, --resume starts from the
+shipped weight file in data/ so training never restarts from scratch.
+Each sample of a batch draws one of the K rate points; the loss is
+lambda_k * 255^2 * MSE + bpp, averaged over the batch.
+"""
+import argparse
+import glob
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import GlobalReferenceModel  # noqa: E402
+import weightfile  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_WEIGHTS = os.path.join(HERE, "..", "..", "data", "gric-model.bin")
+
+
+class PatchSampler:
+    """Random crops (with flips) from every training image held in memory."""
+
+    def __init__(self, folder, patch, seed):
+        from PIL import Image
+        files = sorted(glob.glob(os.path.join(folder, "*.png")))
+        if not files:
+            sys.exit("no training images in %s: run tools/train/prepare_data.py" % folder)
+        self.images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+        self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
+        areas = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
+        self.p = areas / areas.sum()
+        self.patch = patch
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n):
+        out = np.empty((n, self.patch, self.patch, 3), dtype=np.uint8)
+        for i in range(n):
+            im = self.images[self.rng.choice(len(self.images), p=self.p)]
+            y = self.rng.integers(0, im.shape[0] - self.patch + 1)
+            x = self.rng.integers(0, im.shape[1] - self.patch + 1)
+            crop = im[y:y + self.patch, x:x + self.patch]
+            if self.rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            out[i] = crop
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="/var/tmp/gric/train_images")
+    ap.add_argument("--state", default="/var/tmp/gric/train_state.pt")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--N", type=int, default=128)
+    ap.add_argument("--M", type=int, default=192)
+    ap.add_argument("--H", type=int, default=256)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    model = GlobalReferenceModel(args.N, args.M, args.H)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, history = 0, []
+    if args.resume and os.path.exists(args.state):
+        st = torch.load(args.state, map_location="cpu")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, history = st["step"], st.get("history", [])
+        torch.set_rng_state(st["torch_rng"])
+        print("resumed %s at step %d" % (args.state, step), flush=True)
+    elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
+        meta = weightfile.load_into(model, DEFAULT_WEIGHTS)
+        step, history = int(meta.get("train_steps", 0)), []
+        print("resumed from %s at step %d (fresh optimiser)" % (DEFAULT_WEIGHTS, step), flush=True)
+    model.to(dev)
+    for g in opt.param_groups:
+        g["lr"] = args.lr
+    sampler = PatchSampler(args.data, args.patch, args.seed + step)
+    K = model.lambdas.numel()
+    rate_rng = np.random.default_rng(args.seed * 7919 + step)
+
+    def save():
+        tmp = args.state + ".tmp"
+        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
+                        history=history, torch_rng=torch.get_rng_state(),
+                        config=dict(N=args.N, M=args.M, H=args.H)), tmp)
+        os.replace(tmp, args.state)
+
+    os.makedirs(os.path.dirname(args.state), exist_ok=True)
+    start = last_save = t_log = time.time()
+    acc = np.zeros(3)
+    n_acc = 0
+    while time.time() - start < args.minutes * 60:
+        x = sampler.batch(args.batch).to(dev)
+        k = torch.from_numpy(rate_rng.integers(0, K, args.batch)).to(dev)
+        x_hat, bpp = model(x, k)
+        mse = ((x_hat - x) ** 2).mean((1, 2, 3))
+        loss = (model.lambdas[k] * 255 ** 2 * mse + bpp).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        psnr = (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean().item()
+        acc += (loss.item(), bpp.mean().item(), psnr)
+        n_acc += 1
+        if step % args.log_every == 0:
+            l, b, p = acc / n_acc
+            now = time.time()
+            print("step %d  loss %.4f  bpp %.4f  psnr %.2f  (%.2f s/step, %.1f min)"
+                  % (step, l, b, p, (now - t_log) / n_acc, (now - start) / 60), flush=True)
+            t_log = now
+            history.append((step, l, b, p))
+            acc[:] = 0
+            n_acc = 0
+        if time.time() - last_save > args.save_every * 60:
+            save()
+            last_save = time.time()
+    save()
+    print("saved %s at step %d" % (args.state, step), flush=True)
+
+
+if __name__ == "__main__":
+    main()
