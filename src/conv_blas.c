@@ -275,8 +275,11 @@ static void *run_band(void *arg)
 {
     Band *b = arg;
     Pipeline p;
+    b->status = 0;
+    if (b->r0 >= b->r1)     /* cropped away */
+        return NULL;
     b->status = init_pipeline(&p, b->job);
-    if (!b->status && b->r0 < b->r1) {
+    if (!b->status) {
         /* Start every stage at the first row the band needs from it. */
         p.st[STAGES - 1].next = b->r0;
         for (int l = STAGES - 1; l > 0; l--) {

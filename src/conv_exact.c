@@ -63,30 +63,37 @@ static int input_index(const GricExactConv *c, int o, int kk, int n, int *i)
     return v >= 0 && v < n;
 }
 
-/* acc[co] += sum over ci of wt[ci][co] * x[ci], ci ascending.  Four input channels per
- * pass keep acc in a register; the order per output is unchanged. */
+/* acc[co] += sum over ci of wt[ci][co] * x[ci], ci ascending, for each co independently.
+ * Outputs go in blocks of BLOCK held in a local array across four input channels; the
+ * fixed trip counts let gcc vectorise at -O2's very-cheap cost model, which rejects loops
+ * needing a scalar epilogue. */
+#define BLOCK 8
 static void accumulate(float *restrict acc, const float *restrict wt, const float *restrict x,
                        int cin, int cout)
 {
-    int ci = 0;
-    for (; ci + 4 <= cin; ci += 4) {
-        const float *restrict w0 = wt + (size_t)ci * cout;
-        const float *restrict w1 = w0 + cout, *restrict w2 = w1 + cout, *restrict w3 = w2 + cout;
-        const float x0 = x[ci], x1 = x[ci + 1], x2 = x[ci + 2], x3 = x[ci + 3];
-        for (int co = 0; co < cout; co++) {
-            float a = acc[co];
-            a = a + w0[co] * x0;
-            a = a + w1[co] * x1;
-            a = a + w2[co] * x2;
-            a = a + w3[co] * x3;
-            acc[co] = a;
+    int co = 0;
+    for (; co + BLOCK <= cout; co += BLOCK) {
+        float a[BLOCK];
+        for (int v = 0; v < BLOCK; v++)
+            a[v] = acc[co + v];
+        int ci = 0;
+        for (; ci + 4 <= cin; ci += 4) {
+            const float *w = wt + (size_t)ci * cout + co;
+            for (int j = 0; j < 4; j++)
+                for (int v = 0; v < BLOCK; v++)
+                    a[v] = a[v] + w[(size_t)j * cout + v] * x[ci + j];
         }
+        for (; ci < cin; ci++)
+            for (int v = 0; v < BLOCK; v++)
+                a[v] = a[v] + wt[(size_t)ci * cout + co + v] * x[ci];
+        for (int v = 0; v < BLOCK; v++)
+            acc[co + v] = a[v];
     }
-    for (; ci < cin; ci++) {
-        const float *restrict w0 = wt + (size_t)ci * cout;
-        const float x0 = x[ci];
-        for (int co = 0; co < cout; co++)
-            acc[co] = acc[co] + w0[co] * x0;
+    for (; co < cout; co++) {
+        float a = acc[co];
+        for (int ci = 0; ci < cin; ci++)
+            a = a + wt[(size_t)ci * cout + co] * x[ci];
+        acc[co] = a;
     }
 }
 

@@ -87,10 +87,11 @@ static inline double mixture_cdf(const GricMixture *m, const GricTables *t, doub
 void gric_mixture_init(GricMixture *m, const GricTables *t, const float pi[3], const float mu[3],
                        const float log_sigma[3], double conf)
 {
-    float pmax = pi[0];
-    for (int k = 1; k < 3; k++)
-        if (pi[k] > pmax)
-            pmax = pi[k];
+    /* the reference component counts for the maximum only when it can carry
+     * weight, so the largest surviving e_k is EXP(0) and the sum never underflows */
+    float pmax = pi[0] > pi[2] ? pi[0] : pi[2];
+    if (conf > 0 && pi[1] > pmax)
+        pmax = pi[1];
     double e[3];
     for (int k = 0; k < 3; k++) {
         float ls = log_sigma[k];
@@ -105,8 +106,7 @@ void gric_mixture_init(GricMixture *m, const GricTables *t, const float pi[3], c
         for (int k = 0; k < 3; k++)
             m->w[k] = e[k] / sum;
     } else {
-        /* Only when conf = 0 and pi_2 exceeds pi_1 and pi_3 by more than
-         * ~28.4, where tab.exp reaches 0: share between local and hyper. */
+        /* only reachable with non-finite parameters (a broken model) */
         m->w[0] = m->w[2] = 0.5;
         m->w[1] = 0.0;
     }

@@ -276,7 +276,9 @@ class GlobalReferenceModel(nn.Module):
         pi2, mu2, s2 = self.split(self.stack_ref(torch.cat([ctx, ref], 1)))
         pi3, mu3, s3 = self.split(self.stack_hyper(torch.cat([ctx, ref, hyper], 1)))
         pi = torch.stack([pi1, pi2, pi3], 1)
-        pmax = pi.max(1, keepdim=True)[0].detach()
+        # as the C decoder: pi2 joins the maximum only where it can carry weight
+        live = torch.where(confidence.unsqueeze(1) > 0, pi[:, 1:2], torch.full_like(pi[:, 1:2], -1e30))
+        pmax = torch.cat([pi[:, :1], live, pi[:, 2:]], 1).max(1, keepdim=True)[0].detach()
         e = torch.exp(torch.clamp(pi - pmax, min=-32.0))
         e = torch.cat([e[:, :1], e[:, 1:2] * confidence.unsqueeze(1), e[:, 2:]], 1)
         weights = e / e.sum(1, keepdim=True)
