@@ -17,10 +17,9 @@ int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m)
     lc->features = malloc(6 * (size_t)M * sizeof(float));
     lc->hidden[0] = malloc((size_t)m->H * sizeof(float));
     lc->hidden[1] = malloc((size_t)m->H * sizeof(float));
-    lc->values = malloc((size_t)M * sizeof(int32_t));
     for (int s = 0; s < 3; s++)
         lc->params[s] = malloc(3 * (size_t)M * sizeof(float));
-    if (!lc->features || !lc->hidden[0] || !lc->hidden[1] || !lc->values || !lc->params[0] ||
+    if (!lc->features || !lc->hidden[0] || !lc->hidden[1] || !lc->params[0] ||
         !lc->params[1] || !lc->params[2]) {
         gric_latent_coder_free(lc);
         return -1;
@@ -40,7 +39,6 @@ void gric_latent_coder_free(GricLatentCoder *lc)
     for (int s = 0; s < 3; s++)
         free(lc->params[s]);
     free(lc->u);
-    free(lc->values);
     memset(lc, 0, sizeof(*lc));
 }
 
@@ -123,7 +121,7 @@ static void mixture_for(const GricLatentCoder *lc, int c, double conf, GricMixtu
 }
 
 /* After position t is known: U, the float copy for the convs, the search state. */
-static void record(GricLatentCoder *lc, int t, const double *p1)
+static void record(GricLatentCoder *lc, int t, const int32_t *values, const double *p1)
 {
     int M = lc->model->M;
     double sum = 0;
@@ -132,62 +130,57 @@ static void record(GricLatentCoder *lc, int t, const double *p1)
     lc->u[t] = sum / M;
     float *yf = lc->y_hat + (size_t)t * M;
     for (int c = 0; c < M; c++)
-        yf[c] = (float)lc->values[c];
-    gric_ref_record(&lc->ref, t, lc->values);
+        yf[c] = (float)values[c];
+    gric_ref_record(&lc->ref, t, values);
+}
+
+/* One loop for both directions, so the encoder and the decoder cannot
+ * drift apart: exactly one of enc / dec is set. */
+static GricStatus code_latents(GricLatentCoder *lc, GricRansEncoder *enc, GricRansDecoder *dec,
+                               int32_t *y_hat)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, T = lc->h * lc->w;
+    double *p1 = malloc((size_t)M * sizeof(double));
+    if (!p1)
+        return GRIC_ERR_NOMEM;
+    GricStatus st = GRIC_OK;
+    for (int t = 0; t < T && st == GRIC_OK; t++) {
+        double conf = predict(lc, t);
+        int32_t *v = y_hat + (size_t)t * M;
+        for (int c = 0; c < M; c++) {
+            GricMixture mix;
+            mixture_for(lc, c, conf, &mix);
+            if (enc) {
+                if (gric_mixture_encode(&mix, &m->tables, enc, v[c])) {
+                    st = GRIC_ERR_NOMEM;
+                    break;
+                }
+                lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+                if (lc->observe)
+                    lc->observe(lc->observe_user, lc, t, c, &mix);
+            } else if (gric_mixture_decode(&mix, &m->tables, dec, &v[c])) {
+                st = GRIC_ERR_CORRUPT;
+                break;
+            }
+            p1[c] = gric_gaussian_likelihood(&m->tables, v[c], mix.mu[0], mix.sigma[0]);
+        }
+        if (st == GRIC_OK)
+            record(lc, t, v, p1);
+    }
+    free(p1);
+    return st;
 }
 
 GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc)
 {
-    const GricModel *m = lc->model;
-    int M = m->M, T = lc->h * lc->w;
-    double *p1 = malloc((size_t)M * sizeof(double));
-    if (!p1)
-        return GRIC_ERR_NOMEM;
-    for (int t = 0; t < T; t++) {
-        double conf = predict(lc, t);
-        const int32_t *v = y_hat + (size_t)t * M;
-        for (int c = 0; c < M; c++) {
-            GricMixture mix;
-            mixture_for(lc, c, conf, &mix);
-            if (gric_mixture_encode(&mix, &m->tables, enc, v[c])) {
-                free(p1);
-                return GRIC_ERR_NOMEM;
-            }
-            lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
-            if (lc->observe)
-                lc->observe(lc->observe_user, lc, t, c, &mix);
-            p1[c] = gric_gaussian_likelihood(&m->tables, v[c], mix.mu[0], mix.sigma[0]);
-            lc->values[c] = v[c];
-        }
-        record(lc, t, p1);
-    }
-    free(p1);
-    return GRIC_OK;
+    /* read-only in the encoding direction */
+    return code_latents(lc, enc, NULL, (int32_t *)y_hat);
 }
 
 GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
 {
-    const GricModel *m = lc->model;
-    int M = m->M, T = lc->h * lc->w;
-    double *p1 = malloc((size_t)M * sizeof(double));
-    if (!p1)
-        return GRIC_ERR_NOMEM;
-    for (int t = 0; t < T; t++) {
-        double conf = predict(lc, t);
-        for (int c = 0; c < M; c++) {
-            GricMixture mix;
-            mixture_for(lc, c, conf, &mix);
-            if (gric_mixture_decode(&mix, &m->tables, dec, &lc->values[c])) {
-                free(p1);
-                return GRIC_ERR_CORRUPT;
-            }
-            p1[c] = gric_gaussian_likelihood(&m->tables, lc->values[c], mix.mu[0], mix.sigma[0]);
-        }
-        memcpy(y_hat + (size_t)t * M, lc->values, (size_t)M * sizeof(int32_t));
-        record(lc, t, p1);
-    }
-    free(p1);
-    return GRIC_OK;
+    return code_latents(lc, NULL, dec, y_hat);
 }
 
 GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,

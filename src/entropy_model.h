@@ -20,7 +20,6 @@ typedef struct GricLatentCoder {
     float *hidden[2];    /* stack activations, H each */
     float *params[3];    /* stack outputs, 3M each */
     double *u;           /* U per position */
-    int32_t *values;     /* y_hat of the current position */
     size_t cap_y_hat, cap_hyper, cap_ctx_rows, cap_u;  /* buffer sizes, reused */
     double bits;         /* model's estimate for the last frame */
     int ref_index, sim_k;  /* reference of the position being coded (-1: none) */

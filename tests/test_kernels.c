@@ -5,31 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "nn.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                      \
-    do {                                                      \
-        if (!(cond)) {                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-            printf(__VA_ARGS__);                              \
-            printf("\n");                                     \
-            failures++;                                       \
-        }                                                     \
-    } while (0)
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+#include "test_util.h"
 
 /* Uniform in [lo, hi). */
 static float frand(float lo, float hi)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 40) / 16777216.0);
+    return lo + (hi - lo) * (float)((test_rand() >> 8) / 16777216.0);
 }
 
 static float *rand_array(size_t n, float lo, float hi)
@@ -93,14 +76,14 @@ static void test_exact(const ExactCase *e)
     float *in = rand_array((size_t)e->h * e->w * cin, -2, 2);
     GricExactConv c;
     if (gric_exact_conv_init(&c, w, e->bias ? b : NULL, cin, cout, k, e->stride, e->transposed, e->mask)) {
-        CHECK(0, "%s: init failed", e->name);
+        EXPECT(0, "%s: init failed", e->name);
         return;
     }
     int oh, ow;
     gric_exact_conv_out_size(&c, e->h, e->w, &oh, &ow);
     int eh = e->transposed ? e->h * e->stride : (e->h + 2 * (k / 2) - k) / e->stride + 1;
     int ew = e->transposed ? e->w * e->stride : (e->w + 2 * (k / 2) - k) / e->stride + 1;
-    CHECK(oh == eh && ow == ew, "%s: out size %dx%d, expected %dx%d", e->name, oh, ow, eh, ew);
+    EXPECT(oh == eh && ow == ew, "%s: out size %dx%d, expected %dx%d", e->name, oh, ow, eh, ew);
     size_t n = (size_t)oh * ow * cout;
     float *out = malloc(n * sizeof(float)), *acc = malloc(cout * sizeof(float));
     double *ref = malloc(n * sizeof(double)), *abs_sum = malloc(n * sizeof(double));
@@ -115,7 +98,7 @@ static void test_exact(const ExactCase *e)
         double err = fabs(out[i] - ref[i]) / (abs_sum[i] + 1e-30);
         worst = err > worst ? err : worst;
     }
-    CHECK(worst < 1e-6, "%s: relative error %g", e->name, worst);
+    EXPECT(worst < 1e-6, "%s: relative error %g", e->name, worst);
 
     /* Row-split accumulation must reproduce the whole-plane result bit for bit. */
     int split_bad = 0;
@@ -130,7 +113,7 @@ static void test_exact(const ExactCase *e)
                 gric_exact_conv_at(&c, in, e->h, e->w, oy, ox, a, k, acc);
                 split_bad += memcmp(acc, out + ((size_t)oy * ow + ox) * cout, cout * sizeof(float)) != 0;
             }
-    CHECK(!split_bad, "%s: %d split sums differ from the whole plane", e->name, split_bad);
+    EXPECT(!split_bad, "%s: %d split sums differ from the whole plane", e->name, split_bad);
     printf("%-22s %2dx%-2d -> %2dx%-2d  max rel err %.2g\n", e->name, e->h, e->w, oh, ow, worst);
     gric_exact_conv_free(&c);
     free(w);
@@ -285,15 +268,15 @@ static void test_analysis(const Model *m, int width, int height)
     static const int threads[3] = {1, 2, 5};
     for (int i = 0; i < 3; i++) {
         int rc = gric_analysis(&m->t, rgb, stride, width, height, pw, ph, y[i], threads[i]);
-        CHECK(rc == 0, "analysis %dx%d threads %d returned %d", width, height, threads[i], rc);
+        EXPECT(rc == 0, "analysis %dx%d threads %d returned %d", width, height, threads[i], rc);
         double err = 0, energy = 0;
         for (size_t j = 0; j < ny; j++) {
             err += ((double)y[i][j] - ref[j]) * ((double)y[i][j] - ref[j]);
             energy += (double)ref[j] * ref[j];
         }
-        CHECK(err / energy < 1e-10, "analysis %dx%d threads %d: NMSE %g", width, height, threads[i],
+        EXPECT(err / energy < 1e-10, "analysis %dx%d threads %d: NMSE %g", width, height, threads[i],
               err / energy);
-        CHECK(!memcmp(y[i], y[0], ny * sizeof(float)), "analysis %dx%d: threads %d differs from 1",
+        EXPECT(!memcmp(y[i], y[0], ny * sizeof(float)), "analysis %dx%d: threads %d differs from 1",
               width, height, threads[i]);
         printf("analysis  %3dx%-3d threads %d  NMSE %.2g\n", width, height, threads[i], err / energy);
     }
@@ -321,7 +304,7 @@ static void test_synthesis(const Model *m, int lh, int lw, int width, int height
     for (int i = 0; i < 3; i++) {
         memset(rgb[i], 0xA5, stride * height);
         int rc = gric_synthesis(&m->t, lat, lh, lw, rgb[i], stride, width, height, threads[i]);
-        CHECK(rc == 0, "synthesis %dx%d threads %d returned %d", width, height, threads[i], rc);
+        EXPECT(rc == 0, "synthesis %dx%d threads %d returned %d", width, height, threads[i], rc);
         int worst = 0, off = 0, clamped = 0;
         for (int r = 0; r < height; r++)
             for (int c = 0; c < width * 3; c++) {
@@ -335,9 +318,9 @@ static void test_synthesis(const Model *m, int lh, int lw, int width, int height
         int pad_ok = 1;  /* bytes past width*3 in each row must be untouched */
         for (int r = 0; r < height; r++)
             pad_ok &= rgb[i][r * stride + stride - 1] == 0xA5;
-        CHECK(worst <= 1, "synthesis %dx%d threads %d: byte off by %d", width, height, threads[i], worst);
-        CHECK(pad_ok, "synthesis %dx%d threads %d wrote past the row", width, height, threads[i]);
-        CHECK(!memcmp(rgb[i], rgb[0], stride * height), "synthesis %dx%d: threads %d differs from 1",
+        EXPECT(worst <= 1, "synthesis %dx%d threads %d: byte off by %d", width, height, threads[i], worst);
+        EXPECT(pad_ok, "synthesis %dx%d threads %d wrote past the row", width, height, threads[i]);
+        EXPECT(!memcmp(rgb[i], rgb[0], stride * height), "synthesis %dx%d: threads %d differs from 1",
               width, height, threads[i]);
         printf("synthesis %3dx%-3d threads %d  %d bytes off by 1, %d clamped\n", width, height,
                threads[i], off, clamped);
@@ -346,13 +329,6 @@ static void test_synthesis(const Model *m, int lh, int lw, int width, int height
     free(ref);
     for (int i = 0; i < 3; i++)
         free(rgb[i]);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Multiply-adds x2 of one transform at its input size h x w. */
@@ -391,12 +367,12 @@ static void bench(int threads)
     for (size_t i = 0; i < (size_t)W * H * 3; i++)
         rgb[i] = (uint8_t)frand(0, 256);
     for (int rep = 0; rep < 2; rep++) {
-        double t0 = now();
+        double t0 = test_now();
         int rc = gric_analysis(&a.t, rgb, (size_t)W * 3, W, H, W, H, y, threads);
-        double t1 = now();
+        double t1 = test_now();
         rc |= gric_synthesis(&s.t, y, H / 16, W / 16, rgb, (size_t)W * 3, W, H, threads);
-        double t2 = now();
-        CHECK(rc == 0, "bench failed");
+        double t2 = test_now();
+        EXPECT(rc == 0, "bench failed");
         printf("bench %dx%d N=%d M=%d threads %d: analysis %.3f s (%.1f GFLOP/s), synthesis %.3f s "
                "(%.1f GFLOP/s)\n", W, H, N, M, threads, t1 - t0,
                transform_flops(&a.t, H, W) / (t1 - t0) * 1e-9, t2 - t1,
@@ -427,7 +403,7 @@ int main(int argc, char **argv)
 
     float x[4] = {-1.0f, 2.0f, -0.0f, 0.5f};
     gric_leaky_relu(x, 4);
-    CHECK(x[0] == -0.2f && x[1] == 2.0f && x[2] == 0.0f && x[3] == 0.5f, "leaky relu");
+    EXPECT(x[0] == -0.2f && x[1] == 2.0f && x[2] == 0.0f && x[3] == 0.5f, "leaky relu");
 
     Model a, s;
     model_init(&a, 8, 12, 0);
@@ -443,9 +419,9 @@ int main(int argc, char **argv)
         bench(1);
         bench(2);
     }
-    if (failures)
-        printf("%d check(s) failed\n", failures);
+    if (test_failures)
+        printf("%d check(s) failed\n", test_failures);
     else
         printf("all kernel checks passed\n");
-    return failures != 0;
+    return test_failures != 0;
 }

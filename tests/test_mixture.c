@@ -5,48 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mixture.h"
+#include "test_util.h"
 
 #define EXP_LEN 2561
 #define PHI_LEN 8193
 
-static int failures;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
-
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
-
-static uint32_t rnd(void)   /* splitmix64, upper half */
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
-}
-
-static double uniform(double a, double b) { return a + (b - a) * (rnd() / 4294967296.0); }
+static double uniform(double a, double b) { return a + (b - a) * (test_rand() / 4294967296.0); }
 
 static double gauss(void)
 {
-    double u = (rnd() + 1.0) / 4294967297.0, v = rnd() / 4294967296.0;
+    double u = (test_rand() + 1.0) / 4294967297.0, v = test_rand() / 4294967296.0;
     return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* As tools/train/weightfile.py integer_tables(); llrint rounds half to even
@@ -74,34 +45,34 @@ static void test_exp_phi(void)
         double err = fabs(got - want);
         if (x > -10 && err / want > max_rel)   /* where the Q40 rounding is negligible */
             max_rel = err / want;
-        CHECK(err <= 3.06e-5 * want + 0x1p-40, "EXP(%.17g) = %.17g, exp = %.17g", x, got, want);
+        EXPECT(err <= 3.06e-5 * want + 0x1p-40, "EXP(%.17g) = %.17g, exp = %.17g", x, got, want);
         x = uniform(-9, 9);
         got = gric_phi(&tables, x);
         want = 0.5 * erfc(-x / sqrt(2));
         err = fabs(got - want);
         if (err > max_abs)
             max_abs = err;
-        CHECK(err <= 1.17e-7, "PHI(%.17g) = %.17g, Phi = %.17g", x, got, want);
+        EXPECT(err <= 1.17e-7, "PHI(%.17g) = %.17g, Phi = %.17g", x, got, want);
     }
     for (int i = 0; i < EXP_LEN; i++) {
         double x = -32 + i / 64.0;
         double err = fabs(gric_exp(&tables, x) - exp(x));
-        CHECK(err <= 0x1p-41 * 1.01 || err <= 1e-15 * exp(x), "EXP at knot %d off by %g", i, err);
+        EXPECT(err <= 0x1p-41 * 1.01 || err <= 1e-15 * exp(x), "EXP at knot %d off by %g", i, err);
     }
     for (int i = 0; i < PHI_LEN; i++) {
         double x = -8 + i / 512.0, want = 0.5 * erfc(-x / sqrt(2));
         double err = fabs(gric_phi(&tables, x) - (i == PHI_LEN - 1 ? 1.0 : i ? want : 0.0));
-        CHECK(err <= 0x1p-41 * 1.01, "PHI at knot %d off by %g", i, err);
+        EXPECT(err <= 0x1p-41 * 1.01, "PHI at knot %d off by %g", i, err);
     }
-    CHECK(gric_exp(&tables, -100) == gric_exp(&tables, -32) && gric_exp(&tables, 100) ==
+    EXPECT(gric_exp(&tables, -100) == gric_exp(&tables, -32) && gric_exp(&tables, 100) ==
           gric_exp(&tables, 8) && gric_exp(&tables, 0) == 1.0, "EXP clamping");
-    CHECK(gric_phi(&tables, -8) == 0 && gric_phi(&tables, 8) == 1 && gric_phi(&tables, 0) == 0.5,
+    EXPECT(gric_phi(&tables, -8) == 0 && gric_phi(&tables, 8) == 1 && gric_phi(&tables, 0) == 0.5,
           "PHI ends");
-    CHECK(gric_phi(&tables, NAN) == 0 && gric_exp(&tables, NAN) == gric_exp(&tables, -32),
+    EXPECT(gric_phi(&tables, NAN) == 0 && gric_exp(&tables, NAN) == gric_exp(&tables, -32),
           "NaN handling");
     double p = gric_gaussian_likelihood(&tables, 3, 2.7, 1.3);
     double want = 0.5 * (erfc(-(3.5 - 2.7) / 1.3 / sqrt(2)) - erfc(-(2.5 - 2.7) / 1.3 / sqrt(2)));
-    CHECK(fabs(p - want) < 3e-7, "gaussian likelihood %.10g, want %.10g", p, want);
+    EXPECT(fabs(p - want) < 3e-7, "gaussian likelihood %.10g, want %.10g", p, want);
     printf("EXP: max relative error %.3g (x > -10); PHI: max absolute error %.3g\n", max_rel,
            max_abs);
 }
@@ -115,13 +86,13 @@ typedef struct {
 static void random_params(Params *p, int extreme)
 {
     for (int k = 0; k < 3; k++) {
-        p->pi[k] = extreme && rnd() % 4 == 0 ? (float)uniform(-1e4, 1e4) : (float)uniform(-40, 10);
+        p->pi[k] = extreme && test_rand() % 4 == 0 ? (float)uniform(-1e4, 1e4) : (float)uniform(-40, 10);
         p->mu[k] = extreme ? (float)uniform(-1200, 1200) : (float)(gauss() * 4);
         p->ls[k] = extreme ? (float)uniform(-4, 8) : (float)uniform(-2.3, 2.5);
     }
-    if (extreme && rnd() % 3 == 0)
-        p->mu[rnd() % 3] = (rnd() & 1) ? 1023.4f : -1023.4f;
-    int c = rnd() % 4;
+    if (extreme && test_rand() % 3 == 0)
+        p->mu[test_rand() % 3] = (test_rand() & 1) ? 1023.4f : -1023.4f;
+    int c = test_rand() % 4;
     p->conf = c == 0 ? 0.0 : c == 1 ? 1.0 : uniform(0, 1);
 }
 
@@ -139,42 +110,42 @@ static void test_cum(void)
         random_params(&p, trial % 2);
         if (trial % 5 == 0)
             for (int k = 0; k < 3; k++)
-                p.ls[k] = extremes[rnd() % 4];
+                p.ls[k] = extremes[test_rand() % 4];
         GricMixture m;
         init(&m, &p);
-        CHECK(m.lo >= -1023 && m.hi <= 1023 && m.lo <= m.hi, "range [%d, %d]", m.lo, m.hi);
-        CHECK(fabs(m.w[0] + m.w[1] + m.w[2] - 1) < 1e-12, "weights sum to %.17g",
+        EXPECT(m.lo >= -1023 && m.hi <= 1023 && m.lo <= m.hi, "range [%d, %d]", m.lo, m.hi);
+        EXPECT(fabs(m.w[0] + m.w[1] + m.w[2] - 1) < 1e-12, "weights sum to %.17g",
               m.w[0] + m.w[1] + m.w[2]);
         for (int k = 0; k < 3; k++)
-            CHECK(m.sigma[k] >= 0.11 * (1 - 3e-5) && m.sigma[k] <= 403.43 * (1 + 3e-5),
+            EXPECT(m.sigma[k] >= 0.11 * (1 - 3e-5) && m.sigma[k] <= 403.43 * (1 + 3e-5),
                   "sigma %g", m.sigma[k]);
         uniform += m.uniform;
-        CHECK(gric_mixture_cum(&m, &tables, m.lo) == 0, "C(lo) != 0");
-        CHECK(gric_mixture_cum(&m, &tables, m.hi + 1) == 65535, "C(hi+1) != 65535");
+        EXPECT(gric_mixture_cum(&m, &tables, m.lo) == 0, "C(lo) != 0");
+        EXPECT(gric_mixture_cum(&m, &tables, m.hi + 1) == 65535, "C(hi+1) != 65535");
         uint32_t prev = 0;
         for (int v = m.lo + 1; v <= m.hi + 1; v++) {
             uint32_t c = gric_mixture_cum(&m, &tables, v);
             if (c <= prev) {
-                CHECK(0, "C not increasing at v=%d (lo %d hi %d): %u after %u", v, m.lo, m.hi,
+                EXPECT(0, "C not increasing at v=%d (lo %d hi %d): %u after %u", v, m.lo, m.hi,
                       c, prev);
                 break;
             }
             prev = c;
         }
     }
-    CHECK(uniform > 0, "no mixture with D <= 1e-12 tested");
+    EXPECT(uniform > 0, "no mixture with D <= 1e-12 tested");
     /* The fallback weights when every weight would be 0. */
     Params p = {{0, 40, 0}, {0, 0, 0}, {0, 0, 0}, 0.0};
     GricMixture m;
     init(&m, &p);
-    CHECK(m.w[0] == 0.5 && m.w[1] == 0 && m.w[2] == 0.5, "all-zero weights fallback");
+    EXPECT(m.w[0] == 0.5 && m.w[1] == 0 && m.w[2] == 0.5, "all-zero weights fallback");
 }
 
 /* A value drawn from the mixture, or (1 in 20) anywhere in [-1023, 1023]. */
 static int draw(const GricMixture *m)
 {
-    if (rnd() % 20 == 0)
-        return (int)(rnd() % 2047) - 1023;
+    if (test_rand() % 20 == 0)
+        return (int)(test_rand() % 2047) - 1023;
     double u = uniform(0, 1);
     int k = u < m->w[0] ? 0 : u < m->w[0] + m->w[1] ? 1 : 2;
     double x = round(m->mu[k] + m->sigma[k] * gauss());
@@ -186,7 +157,7 @@ static void test_round_trip(GricRansEncoder *enc, int n, int extreme)
     Params *ps = malloc(n * sizeof(*ps));
     int *vals = malloc(n * sizeof(*vals));
     if (!ps || !vals) {
-        CHECK(0, "out of memory");
+        EXPECT(0, "out of memory");
         free(ps);
         free(vals);
         return;
@@ -201,7 +172,7 @@ static void test_round_trip(GricRansEncoder *enc, int n, int extreme)
         escapes += vals[i] < m.lo || vals[i] > m.hi;
         bits += gric_mixture_bits(&m, &tables, vals[i]);
     }
-    double t0 = now();
+    double t0 = test_now();
     for (int i = 0; i < n; i++) {
         GricMixture m;
         init(&m, &ps[i]);
@@ -210,13 +181,13 @@ static void test_round_trip(GricRansEncoder *enc, int n, int extreme)
     uint8_t *buf;
     size_t len;
     err |= gric_rans_enc_finish(enc, &buf, &len);
-    double t1 = now();
-    CHECK(!err, "encoder out of memory");
+    double t1 = test_now();
+    EXPECT(!err, "encoder out of memory");
     if (!err) {
         GricRansDecoder dec;
-        CHECK(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid stream");
+        EXPECT(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid stream");
         int bad = -1;
-        double t2 = now();
+        double t2 = test_now();
         for (int i = 0; i < n; i++) {
             GricMixture m;
             init(&m, &ps[i]);
@@ -224,10 +195,10 @@ static void test_round_trip(GricRansEncoder *enc, int n, int extreme)
             if ((gric_mixture_decode(&m, &tables, &dec, &v) || v != vals[i]) && bad < 0)
                 bad = i;
         }
-        double t3 = now();
-        CHECK(bad < 0, "value %d (%d) decoded wrong", bad, bad >= 0 ? vals[bad] : 0);
-        CHECK(gric_rans_dec_finished(&dec), "stream not consumed exactly");
-        CHECK(len * 8 <= bits * 1.005 + 64 && len * 8 >= bits * 0.995 - 64,
+        double t3 = test_now();
+        EXPECT(bad < 0, "value %d (%d) decoded wrong", bad, bad >= 0 ? vals[bad] : 0);
+        EXPECT(gric_rans_dec_finished(&dec), "stream not consumed exactly");
+        EXPECT(len * 8 <= bits * 1.005 + 64 && len * 8 >= bits * 0.995 - 64,
               "%zu bytes, estimate %.1f bytes", len, bits / 8);
         printf("mixture%s: %d values (%d escapes), %.3f bits/value, size/estimate %.5f, "
                "%.0f ns init+encode, %.0f ns init+decode per value\n",
@@ -246,8 +217,8 @@ static void test_table(GricRansEncoder *enc)
     static int32_t cdf[CHANNELS][LEN_MAX + 1];
     int len[CHANNELS], offset[CHANNELS];
     for (int c = 0; c < CHANNELS; c++) {
-        len[c] = c == 0 ? 1 : c == 1 ? 2 : 2 + (int)(rnd() % (LEN_MAX - 1));
-        offset[c] = -(int)(rnd() % (len[c] + 10));
+        len[c] = c == 0 ? 1 : c == 1 ? 2 : 2 + (int)(test_rand() % (LEN_MAX - 1));
+        offset[c] = -(int)(test_rand() % (len[c] + 10));
         double scale = uniform(0.5, 30);
         int n = len[c] - 1;
         cdf[c][0] = 0;
@@ -255,7 +226,7 @@ static void test_table(GricRansEncoder *enc)
             double x = (offset[c] + i) / scale;
             cdf[c][i + 1] = cdf[c][i] + 1 + (int)(exp(-x * x) * (65535.0 - len[c]) / (scale * 1.8));
         }
-        CHECK(cdf[c][n] < 65536, "test table overflows");
+        EXPECT(cdf[c][n] < 65536, "test table overflows");
         cdf[c][len[c]] = 65536;
     }
     static int vals[CHANNELS][PER];
@@ -264,14 +235,14 @@ static void test_table(GricRansEncoder *enc)
     for (int c = 0; c < CHANNELS; c++)
         for (int i = 0; i < PER; i++) {
             int v;
-            if (rnd() % 10 == 0) {
-                v = (int)(rnd() % 2047) - 1023;
+            if (test_rand() % 10 == 0) {
+                v = (int)(test_rand() % 2047) - 1023;
             } else {
-                uint32_t s = rnd() & 0xffff;   /* a value with the table's probability */
+                uint32_t s = test_rand() & 0xffff;   /* a value with the table's probability */
                 int a = 0;
                 while (a + 1 < len[c] && cdf[c][a + 1] <= (int32_t)s)
                     a++;
-                v = a == len[c] - 1 ? offset[c] + len[c] - 1 + (int)(rnd() % 5) : offset[c] + a;
+                v = a == len[c] - 1 ? offset[c] + len[c] - 1 + (int)(test_rand() % 5) : offset[c] + a;
             }
             vals[c][i] = v;
             bits += gric_table_bits(cdf[c], len[c], offset[c], v);
@@ -280,21 +251,21 @@ static void test_table(GricRansEncoder *enc)
     uint8_t *buf;
     size_t size;
     err |= gric_rans_enc_finish(enc, &buf, &size);
-    CHECK(!err, "encoder out of memory");
+    EXPECT(!err, "encoder out of memory");
     if (err)
         return;
     GricRansDecoder dec;
-    CHECK(gric_rans_dec_init(&dec, buf, size) == 0, "dec_init rejected a valid stream");
+    EXPECT(gric_rans_dec_init(&dec, buf, size) == 0, "dec_init rejected a valid stream");
     int bad = 0;
     for (int c = 0; c < CHANNELS; c++)
         for (int i = 0; i < PER; i++) {
             int v;
             if ((gric_table_decode(cdf[c], len[c], offset[c], &dec, &v) || v != vals[c][i]) &&
                 !bad++)
-                CHECK(0, "table channel %d value %d (%d) decoded wrong", c, i, vals[c][i]);
+                EXPECT(0, "table channel %d value %d (%d) decoded wrong", c, i, vals[c][i]);
         }
-    CHECK(gric_rans_dec_finished(&dec), "table stream not consumed exactly");
-    CHECK(size * 8 <= bits * 1.005 + 64 && size * 8 >= bits * 0.995 - 64,
+    EXPECT(gric_rans_dec_finished(&dec), "table stream not consumed exactly");
+    EXPECT(size * 8 <= bits * 1.005 + 64 && size * 8 >= bits * 0.995 - 64,
           "table: %zu bytes, estimate %.1f bytes", size, bits / 8);
     printf("z tables: %d values, size/estimate %.5f\n", CHANNELS * PER, size * 8 / bits);
     free(buf);
@@ -306,16 +277,16 @@ static void test_garbage(void)
     int32_t cdf[4] = {0, 100, 65000, 65536};
     long values = 0, errors = 0;
     for (int trial = 0; trial < 400; trial++) {
-        size_t len = 4 + rnd() % 3000;
+        size_t len = 4 + test_rand() % 3000;
         uint8_t *buf = malloc(len);   /* exact size: valgrind sees overreads */
         if (!buf)
             return;
         for (size_t i = 0; i < len; i++)
-            buf[i] = (uint8_t)rnd();
+            buf[i] = (uint8_t)test_rand();
         buf[3] &= 0x7f;
         buf[3] |= 0x01;
         GricRansDecoder dec;
-        CHECK(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid state");
+        EXPECT(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid state");
         for (int i = 0; i < 2000; i++) {
             int v = 99999, r;
             if (i % 10 == 0) {
@@ -327,11 +298,11 @@ static void test_garbage(void)
                 init(&m, &p);
                 r = gric_mixture_decode(&m, &tables, &dec, &v);
             }
-            CHECK(r == -1 || (r == 0 && v >= -1023 && v <= 1023), "garbage decoded to %d", v);
+            EXPECT(r == -1 || (r == 0 && v >= -1023 && v <= 1023), "garbage decoded to %d", v);
             values += r == 0;
             errors += r != 0;
         }
-        CHECK(dec.p <= dec.end, "decoder pointer left the buffer");
+        EXPECT(dec.p <= dec.end, "decoder pointer left the buffer");
         free(buf);
     }
     printf("garbage: %ld values, %ld rejections\n", values, errors);
@@ -349,7 +320,7 @@ int main(void)
     test_table(&enc);
     gric_rans_enc_free(&enc);
     test_garbage();
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    if (test_failures)
+        printf("%d test_failures\n", test_failures);
+    return test_failures != 0;
 }

@@ -5,40 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rans.h"
+#include "test_util.h"
 
 #define MAX_SYMS 1024
-
-static int failures;
-
-#define CHECK(cond, ...)                                       \
-    do {                                                       \
-        if (!(cond)) {                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                      \
-            fputc('\n', stderr);                               \
-            failures++;                                        \
-        }                                                      \
-    } while (0)
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint32_t rnd(void)   /* splitmix64, upper half */
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* A random table of k symbols summing to 65536, every frequency >= 1.
  * skew > 0 gives geometric-like weights, 0 near-uniform ones. */
@@ -46,7 +17,7 @@ static void random_table(uint32_t *cdf, int k, double skew)
 {
     double w[MAX_SYMS], sum = 0;
     for (int i = 0; i < k; i++) {
-        w[i] = exp(-skew * i) * (0.9 + 0.2 * (rnd() / 4294967296.0));
+        w[i] = exp(-skew * i) * (0.9 + 0.2 * (test_rand() / 4294967296.0));
         sum += w[i];
     }
     uint32_t spare = 65536 - k;
@@ -78,20 +49,20 @@ static void round_trip(GricRansEncoder *enc, int k, double skew, int n, double b
     random_table(cdf, k, skew);
     int *syms = malloc(n * sizeof(*syms));
     if (!syms) {
-        CHECK(0, "out of memory");
+        EXPECT(0, "out of memory");
         return;
     }
     double ideal = 0;
     for (int i = 0; i < n; i++) {
-        if (rnd() < bypass_rate * 4294967296.0) {
-            syms[i] = -1 - (int)(rnd() & 1);
+        if (test_rand() < bypass_rate * 4294967296.0) {
+            syms[i] = -1 - (int)(test_rand() & 1);
             ideal += 1;
         } else {
-            syms[i] = find_symbol(cdf, k, rnd() & 0xffff);
+            syms[i] = find_symbol(cdf, k, test_rand() & 0xffff);
             ideal += 16 - log2(cdf[syms[i] + 1] - cdf[syms[i]]);
         }
     }
-    double t0 = now();
+    double t0 = test_now();
     int err = 0;
     for (int i = 0; i < n; i++)
         err |= syms[i] < 0 ? gric_rans_enc_put_bit(enc, -1 - syms[i])
@@ -99,8 +70,8 @@ static void round_trip(GricRansEncoder *enc, int k, double skew, int n, double b
     uint8_t *buf;
     size_t len;
     err |= gric_rans_enc_finish(enc, &buf, &len);
-    double t1 = now();
-    CHECK(!err, "encoder out of memory");
+    double t1 = test_now();
+    EXPECT(!err, "encoder out of memory");
     if (err) {
         free(syms);
         return;
@@ -108,9 +79,9 @@ static void round_trip(GricRansEncoder *enc, int k, double skew, int n, double b
     *enc_ns += (t1 - t0) * 1e9;
 
     GricRansDecoder dec;
-    CHECK(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid stream");
+    EXPECT(gric_rans_dec_init(&dec, buf, len) == 0, "dec_init rejected a valid stream");
     int bad = -1;
-    t0 = now();
+    t0 = test_now();
     for (int i = 0; i < n; i++) {
         int s;
         if (syms[i] < 0) {
@@ -122,16 +93,16 @@ static void round_trip(GricRansEncoder *enc, int k, double skew, int n, double b
         if (s != syms[i] && bad < 0)
             bad = i;
     }
-    t1 = now();
+    t1 = test_now();
     *dec_ns += (t1 - t0) * 1e9;
-    CHECK(bad < 0, "k=%d skew=%g: symbol %d decoded wrong", k, skew, bad);
-    CHECK(gric_rans_dec_finished(&dec), "k=%d skew=%g: stream not consumed exactly", k, skew);
+    EXPECT(bad < 0, "k=%d skew=%g: symbol %d decoded wrong", k, skew, bad);
+    EXPECT(gric_rans_dec_finished(&dec), "k=%d skew=%g: stream not consumed exactly", k, skew);
     double limit = ideal / 8 * 1.005 + 8;
-    CHECK(len <= limit, "k=%d skew=%g n=%d: %zu bytes, ideal %.1f", k, skew, n, len, ideal / 8);
+    EXPECT(len <= limit, "k=%d skew=%g n=%d: %zu bytes, ideal %.1f", k, skew, n, len, ideal / 8);
 
     /* Every proper prefix must be detected (overrun or not finished). */
     for (int trial = 0; trial < 20 && len > 0; trial++) {
-        size_t cut = rnd() % len;
+        size_t cut = test_rand() % len;
         uint8_t *part = malloc(cut ? cut : 1);   /* exact size: valgrind sees overreads */
         if (!part)
             break;
@@ -145,7 +116,7 @@ static void round_trip(GricRansEncoder *enc, int k, double skew, int n, double b
                     gric_rans_dec_advance(&dec, cdf[s], cdf[s + 1] - cdf[s]);
                 }
             }
-            CHECK(!gric_rans_dec_finished(&dec) && dec.overrun > 0,
+            EXPECT(!gric_rans_dec_finished(&dec) && dec.overrun > 0,
                   "stream cut to %zu of %zu bytes not detected", cut, len);
         }
         free(part);
@@ -158,16 +129,16 @@ static void garbage(void)
 {
     uint32_t cdf[MAX_SYMS + 1];
     for (int trial = 0; trial < 300; trial++) {
-        size_t len = rnd() % 2000;
+        size_t len = test_rand() % 2000;
         uint8_t *buf = malloc(len ? len : 1);
         if (!buf)
             return;
         for (size_t i = 0; i < len; i++)
-            buf[i] = (uint8_t)rnd();
+            buf[i] = (uint8_t)test_rand();
         if (trial % 3 == 0 && len >= 4)
             buf[3] = 0x01;   /* a plausible initial state */
-        int k = 2 + rnd() % 500;
-        random_table(cdf, k, (rnd() & 1) ? 0.05 : 0);
+        int k = 2 + test_rand() % 500;
+        random_table(cdf, k, (test_rand() & 1) ? 0.05 : 0);
         GricRansDecoder dec;
         if (gric_rans_dec_init(&dec, buf, len) == 0) {
             for (int i = 0; i < 3000; i++) {
@@ -177,10 +148,10 @@ static void garbage(void)
                     int s = find_symbol(cdf, k, gric_rans_dec_peek(&dec));
                     gric_rans_dec_advance(&dec, cdf[s], cdf[s + 1] - cdf[s]);
                 }
-                CHECK(dec.p <= dec.end && dec.p >= buf + 4, "decoder pointer left the buffer");
+                EXPECT(dec.p <= dec.end && dec.p >= buf + 4, "decoder pointer left the buffer");
             }
         } else {
-            CHECK(len < 4 || buf[3] >= 0x80 || buf[3] == 0, "dec_init rejected state %02x",
+            EXPECT(len < 4 || buf[3] >= 0x80 || buf[3] == 0, "dec_init rejected state %02x",
                   buf[3]);
         }
         free(buf);
@@ -195,9 +166,9 @@ int main(void)
     long total = 0;
     static const double skews[] = {0, 0.001, 0.05, 0.5, 3};
     for (int r = 0; r < 40; r++) {
-        int k = 2 + rnd() % (MAX_SYMS - 1);
+        int k = 2 + test_rand() % (MAX_SYMS - 1);
         double skew = skews[r % 5];
-        int n = 1000 + rnd() % 100000;
+        int n = 1000 + test_rand() % 100000;
         round_trip(&enc, k, skew, n, (r & 1) ? 0.1 : 0, &enc_ns, &dec_ns);
         total += n;
     }
@@ -205,10 +176,10 @@ int main(void)
     round_trip(&enc, 2, 0, 1, 0, &enc_ns, &dec_ns);
     uint8_t *buf;
     size_t len;
-    CHECK(gric_rans_enc_finish(&enc, &buf, &len) == 0 && len == 4, "empty stream");
+    EXPECT(gric_rans_enc_finish(&enc, &buf, &len) == 0 && len == 4, "empty stream");
     if (len == 4) {
         GricRansDecoder dec;
-        CHECK(gric_rans_dec_init(&dec, buf, len) == 0 && gric_rans_dec_finished(&dec),
+        EXPECT(gric_rans_dec_init(&dec, buf, len) == 0 && gric_rans_dec_finished(&dec),
               "empty stream does not decode");
     }
     free(buf);
@@ -216,7 +187,7 @@ int main(void)
     gric_rans_enc_free(&enc);
     printf("rans: %ld symbols, %.1f ns/symbol encode, %.1f ns/symbol decode (incl. search)\n",
            total, enc_ns / total, dec_ns / total);
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    if (test_failures)
+        printf("%d test_failures\n", test_failures);
+    return test_failures != 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
+#include <time.h>
 
 #include "test_util.h"
 
@@ -55,4 +56,22 @@ double nmse(const float *a, const float *ref, size_t n)
         energy += (double)ref[i] * ref[i];
     }
     return energy > 0 ? err / energy : err;
+}
+
+int test_failures;
+
+uint32_t test_rand(void)
+{
+    static uint64_t state = 0x9e3779b97f4a7c15u;
+    uint64_t z = (state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+double test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

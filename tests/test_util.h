@@ -19,6 +19,22 @@
         }                                                                       \
     } while (0)
 
+/* Non-fatal check: counts the failure and carries on. */
+extern int test_failures;
+#define EXPECT(cond, ...)                                                       \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fputc('\n', stderr);                                                \
+            test_failures++;                                                    \
+        }                                                                       \
+    } while (0)
+
+/* Deterministic pseudo-random numbers (splitmix64) and a monotonic clock. */
+uint32_t test_rand(void);
+double test_now(void);
+
 /* A container file (weights or parity vectors) read into memory. */
 typedef struct {
     uint8_t *buf;

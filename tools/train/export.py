@@ -58,9 +58,7 @@ def main():
     ap.add_argument("--state", default="/var/tmp/gric/train_state.pt")
     ap.add_argument("--out", default=os.path.join(ROOT, "data", "gric-model.bin"))
     ap.add_argument("--parity", default=os.path.join(ROOT, "data", "parity.bin"))
-    # unpacked from python3-skimage by prepare_data.py
-    ap.add_argument("--parity-image", default="/var/tmp/gric/data_work/root/usr/lib/python3/"
-                    "dist-packages/skimage/data/astronaut.png")
+    ap.add_argument("--parity-image", default=os.path.join(ROOT, "data", "sample.png"))
     args = ap.parse_args()
 
     st = torch.load(args.state, map_location="cpu")

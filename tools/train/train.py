@@ -3,6 +3,7 @@
 
   train.py --minutes 120 --resume            # continue where the last run stopped
   train.py --device cuda --minutes 50 --batch 16 --patch 256
+  train.py --init weights.pt                 # continue from gpu_run.sh's weights
 
 The checkpoint (weights + optimiser + RNG state) lives in --state
 (default /var/tmp/gric/train_state.pt).  Without it, --resume starts from the
@@ -12,7 +13,6 @@ lambda_k * 255^2 * MSE + bpp, averaged over the batch.
 """
 import argparse
 import glob
-import math
 import os
 import sys
 import time
@@ -33,7 +33,8 @@ class PatchSampler:
 
     def __init__(self, folder, patch, seed):
         from PIL import Image
-        files = sorted(glob.glob(os.path.join(folder, "*.png")))
+        files = sorted(glob.glob(os.path.join(folder, "*.png")) +
+                       glob.glob(os.path.join(folder, "*.jpg")))
         if not files:
             sys.exit("no training images in %s: run tools/train/prepare_data.py" % folder)
         self.images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
@@ -63,14 +64,16 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="weights-only checkpoint (e.g. from gpu_run.sh) to start from")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--N", type=int, default=128)
-    ap.add_argument("--M", type=int, default=192)
-    ap.add_argument("--H", type=int, default=256)
+    # sizes of a new model; a resumed one keeps its own
+    ap.add_argument("--N", type=int, default=96)
+    ap.add_argument("--M", type=int, default=160)
+    ap.add_argument("--H", type=int, default=192)
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
     args = ap.parse_args()
@@ -78,19 +81,30 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
+    st = None
+    if args.resume and os.path.exists(args.state):
+        st = torch.load(args.state, map_location="cpu")
+    elif args.init:
+        st = torch.load(args.init, map_location="cpu")
+    elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
+        meta, _, _ = weightfile.read(DEFAULT_WEIGHTS)
+        args.N, args.M, args.H = meta["N"], meta["M"], meta["H"]
+    if st is not None:
+        args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, history = 0, []
-    if args.resume and os.path.exists(args.state):
-        st = torch.load(args.state, map_location="cpu")
+    if st is not None:
         model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
         step, history = st["step"], st.get("history", [])
-        torch.set_rng_state(st["torch_rng"])
-        print("resumed %s at step %d" % (args.state, step), flush=True)
+        if "opt" in st:
+            opt.load_state_dict(st["opt"])
+            torch.set_rng_state(st["torch_rng"])
+        print("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
+              flush=True)
     elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
         meta = weightfile.load_into(model, DEFAULT_WEIGHTS)
-        step, history = int(meta.get("train_steps", 0)), []
+        step = int(meta.get("train_steps", 0))
         print("resumed from %s at step %d (fresh optimiser)" % (DEFAULT_WEIGHTS, step), flush=True)
     model.to(dev)
     for g in opt.param_groups:
