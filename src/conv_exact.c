@@ -69,10 +69,10 @@ static int input_index(const GricExactConv *c, int o, int kk, int n, int *i)
  * needing a scalar epilogue. */
 #define BLOCK 8
 static void accumulate(float *restrict acc, const float *restrict wt, const float *restrict x,
-                       int cin, int cout)
+                       int cin, int cout, int co0, int co1)
 {
-    int co = 0;
-    for (; co + BLOCK <= cout; co += BLOCK) {
+    int co = co0;
+    for (; co + BLOCK <= co1; co += BLOCK) {
         float a[BLOCK];
         for (int v = 0; v < BLOCK; v++)
             a[v] = acc[co + v];
@@ -89,7 +89,7 @@ static void accumulate(float *restrict acc, const float *restrict wt, const floa
         for (int v = 0; v < BLOCK; v++)
             acc[co + v] = a[v];
     }
-    for (; co < cout; co++) {
+    for (; co < co1; co++) {
         float a = acc[co];
         for (int ci = 0; ci < cin; ci++)
             a = a + wt[(size_t)ci * cout + co] * x[ci];
@@ -99,6 +99,12 @@ static void accumulate(float *restrict acc, const float *restrict wt, const floa
 
 void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
                         int ky0, int ky1, float *acc)
+{
+    gric_exact_conv_part(c, in, h, w, oy, ox, ky0, ky1, 0, c->cout, acc);
+}
+
+void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
+                          int ky0, int ky1, int co0, int co1, float *acc)
 {
     const int k = c->k;
     for (int ky = ky0; ky < ky1; ky++) {
@@ -110,7 +116,7 @@ void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, i
             if (!c->taps[t] || !input_index(c, ox, kx, w, &ix))
                 continue;
             accumulate(acc, c->wt + (size_t)t * c->cin * c->cout,
-                       in + ((size_t)iy * w + ix) * c->cin, c->cin, c->cout);
+                       in + ((size_t)iy * w + ix) * c->cin, c->cin, c->cout, co0, co1);
         }
     }
 }

@@ -55,6 +55,7 @@ void gric_decoder_free(GricDecoder *d)
 void gric_decoder_set_threads(GricDecoder *d, int threads)
 {
     d->threads = gric_resolve_threads(threads);
+    gric_latent_coder_set_threads(&d->lc, d->threads);
 }
 
 /* Slice the payload into its rANS streams and decode z then y. */

@@ -64,6 +64,7 @@ void gric_encoder_free(GricEncoder *e)
 void gric_encoder_set_threads(GricEncoder *e, int threads)
 {
     e->threads = gric_resolve_threads(threads);
+    gric_latent_coder_set_threads(&e->lc, e->threads);
 }
 
 double gric_encoder_estimated_bits(const GricEncoder *e)

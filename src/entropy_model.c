@@ -13,14 +13,13 @@ int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m)
 {
     memset(lc, 0, sizeof(*lc));
     lc->model = m;
-    int M = m->M;
-    lc->features = malloc(6 * (size_t)M * sizeof(float));
-    lc->hidden[0] = malloc((size_t)m->H * sizeof(float));
-    lc->hidden[1] = malloc((size_t)m->H * sizeof(float));
-    for (int s = 0; s < 3; s++)
-        lc->params[s] = malloc(3 * (size_t)M * sizeof(float));
-    if (!lc->features || !lc->hidden[0] || !lc->hidden[1] || !lc->params[0] ||
-        !lc->params[1] || !lc->params[2]) {
+    int M = m->M, ok = (lc->features = malloc(6 * (size_t)M * sizeof(float))) != NULL;
+    for (int s = 0; s < 3; s++) {
+        ok &= (lc->params[s] = malloc(3 * (size_t)M * sizeof(float))) != NULL;
+        for (int i = 0; i < 2; i++)
+            ok &= (lc->hidden[s][i] = malloc((size_t)m->H * sizeof(float))) != NULL;
+    }
+    if (!ok) {
         gric_latent_coder_free(lc);
         return -1;
     }
@@ -29,17 +28,27 @@ int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m)
 
 void gric_latent_coder_free(GricLatentCoder *lc)
 {
+    gric_pool_free(lc->pool);
     gric_ref_free(&lc->ref);
     free(lc->y_hat);
     free(lc->hyper);
     free(lc->ctx_rows);
     free(lc->features);
-    free(lc->hidden[0]);
-    free(lc->hidden[1]);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < 3; s++) {
         free(lc->params[s]);
+        free(lc->hidden[s][0]);
+        free(lc->hidden[s][1]);
+    }
     free(lc->u);
     memset(lc, 0, sizeof(*lc));
+}
+
+void gric_latent_coder_set_threads(GricLatentCoder *lc, int threads)
+{
+    if (gric_pool_threads(lc->pool) == threads)
+        return;
+    gric_pool_free(lc->pool);
+    lc->pool = gric_pool_new(threads);
 }
 
 int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
@@ -57,55 +66,101 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
     return gric_ref_reset(&lc->ref, h, w, (int)M);
 }
 
-/* One stack of 1x1 layers: features -> params (MODEL.md §1). */
-static void run_stack(GricLatentCoder *lc, int s)
+/* The work of one position is cut into chunks of output channels (or Gram
+ * columns) that the pool's threads share: every value is still computed by
+ * one thread in the fixed order, so the result does not depend on the
+ * thread count.  Chunks of a few thousand MACs keep the hand-off cheap. */
+#define CHUNKS 8
+typedef struct {
+    GricLatentCoder *lc;
+    int t, ref, layer;
+} Position;
+
+static void share(int n, int part, int parts, int *a, int *b)
 {
-    const GricModel *m = lc->model;
-    const float *in = lc->features;
-    float *out[3] = {lc->hidden[0], lc->hidden[1], lc->params[s]};
-    for (int i = 0; i < 3; i++) {
-        const GricExactConv *layer = &m->stack[s][i];
-        memcpy(out[i], layer->b, (size_t)layer->cout * sizeof(float));
-        gric_exact_conv_at(layer, in, 1, 1, 0, 0, 0, 1, out[i]);
-        if (i < 2)
-            gric_leaky_relu(out[i], (size_t)layer->cout);
-        in = out[i];
+    *a = (int)((long)n * part / parts);
+    *b = (int)((long)n * (part + 1) / parts);
+}
+
+/* Context partial sums from the two rows above, for a whole row at once. */
+static void task_context_rows(void *arg, int part, int parts)
+{
+    const Position *p = arg;
+    GricLatentCoder *lc = p->lc;
+    const GricExactConv *ctx = &lc->model->context;
+    int x0, x1, row = p->t / lc->w;
+    share(lc->w, part, parts, &x0, &x1);
+    for (int x = x0; x < x1; x++) {
+        float *acc = lc->ctx_rows + (size_t)x * ctx->cout;
+        memcpy(acc, ctx->b, (size_t)ctx->cout * sizeof(float));
+        gric_exact_conv_at(ctx, lc->y_hat, lc->h, lc->w, row, x, 0, 2, acc);
     }
 }
 
-/* Context, reference and hyper features of position t, then the three
- * stacks; returns the confidence S * U_ref. */
+/* ctx (left taps added to the row sums) and ref features of position t. */
+static void task_features(void *arg, int part, int parts)
+{
+    const Position *p = arg;
+    GricLatentCoder *lc = p->lc;
+    const GricModel *m = lc->model;
+    int C2 = 2 * m->M, c0, c1, w = lc->w;
+    share(C2, part, parts, &c0, &c1);
+    float *ctx = lc->features, *ref = lc->features + C2;
+    memcpy(ctx + c0, lc->ctx_rows + (size_t)(p->t % w) * C2 + c0, (size_t)(c1 - c0) * sizeof(float));
+    gric_exact_conv_part(&m->context, lc->y_hat, lc->h, w, p->t / w, p->t % w, 2, 3, c0, c1, ctx);
+    if (p->ref >= 0) {
+        memcpy(ref + c0, m->reference.b + c0, (size_t)(c1 - c0) * sizeof(float));
+        gric_exact_conv_part(&m->reference, lc->y_hat, lc->h, w, p->ref / w, p->ref % w, 0, 3, c0,
+                             c1, ref);
+    } else {
+        memset(ref + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+    }
+}
+
+/* Layer p->layer of all three stacks (MODEL.md §1): [ctx], [ctx, ref], [ctx, ref, hyper]. */
+static void task_stack_layer(void *arg, int part, int parts)
+{
+    const Position *p = arg;
+    GricLatentCoder *lc = p->lc;
+    int i = p->layer;
+    for (int s = 0; s < 3; s++) {
+        const GricExactConv *layer = &lc->model->stack[s][i];
+        const float *in = i == 0 ? lc->features : lc->hidden[s][i - 1];
+        float *out = i == 2 ? lc->params[s] : lc->hidden[s][i];
+        int c0, c1;
+        share(layer->cout, part, parts, &c0, &c1);
+        memcpy(out + c0, layer->b + c0, (size_t)(c1 - c0) * sizeof(float));
+        gric_exact_conv_part(layer, in, 1, 1, 0, 0, 0, 1, c0, c1, out);
+        if (i < 2)
+            gric_leaky_relu(out + c0, (size_t)(c1 - c0));
+    }
+}
+
+static void task_gram(void *arg, int part, int parts)
+{
+    const Position *p = arg;
+    int j0, j1;
+    share(gric_ref_gram_width(&p->lc->ref), part, parts, &j0, &j1);
+    gric_ref_gram(&p->lc->ref, p->t, j0, j1);
+}
+
+/* Features of position t and the three stacks' outputs in lc->params;
+ * returns the confidence S * U_ref. */
 static double predict(GricLatentCoder *lc, int t)
 {
-    const GricModel *m = lc->model;
-    int M = m->M, w = lc->w, row = t / w, col = t % w;
-    size_t C2 = 2 * (size_t)M;
-    if (col == 0) {
-        for (int x = 0; x < w; x++) {
-            float *acc = lc->ctx_rows + (size_t)x * C2;
-            memcpy(acc, m->context.b, C2 * sizeof(float));
-            gric_exact_conv_at(&m->context, lc->y_hat, lc->h, w, row, x, 0, 2, acc);
-        }
-    }
-    float *ctx = lc->features, *ref = lc->features + C2;
-    memcpy(ctx, lc->ctx_rows + (size_t)col * C2, C2 * sizeof(float));
-    gric_exact_conv_at(&m->context, lc->y_hat, lc->h, w, row, col, 2, 3, ctx);
+    Position p = {lc, t, -1, 0};
+    if (t % lc->w == 0)
+        gric_pool_run(lc->pool, task_context_rows, &p, CHUNKS);
     int k;
-    int s = gric_ref_search(&lc->ref, t, &k);
-    lc->ref_index = s;
+    p.ref = gric_ref_search(&lc->ref, t, &k);
+    lc->ref_index = p.ref;
     lc->sim_k = k;
-    double conf = 0;
-    if (s >= 0) {
-        memcpy(ref, m->reference.b, C2 * sizeof(float));
-        gric_exact_conv_at(&m->reference, lc->y_hat, lc->h, w, s / w, s % w, 0, 3, ref);
-        conf = (double)k / GRIC_SIM_STEPS * lc->u[s];
-    } else {
-        memset(ref, 0, C2 * sizeof(float));
-    }
+    gric_pool_run(lc->pool, task_features, &p, CHUNKS);
+    size_t C2 = 2 * (size_t)lc->model->M;
     memcpy(lc->features + 2 * C2, lc->hyper + (size_t)t * C2, C2 * sizeof(float));
-    for (int i = 0; i < 3; i++)
-        run_stack(lc, i);
-    return conf;
+    for (p.layer = 0; p.layer < 3; p.layer++)
+        gric_pool_run(lc->pool, task_stack_layer, &p, CHUNKS);
+    return p.ref >= 0 ? (double)k / GRIC_SIM_STEPS * lc->u[p.ref] : 0;
 }
 
 static void mixture_for(const GricLatentCoder *lc, int c, double conf, GricMixture *mix)
@@ -131,7 +186,9 @@ static void record(GricLatentCoder *lc, int t, const int32_t *values, const doub
     float *yf = lc->y_hat + (size_t)t * M;
     for (int c = 0; c < M; c++)
         yf[c] = (float)values[c];
-    gric_ref_record(&lc->ref, t, values);
+    gric_ref_store(&lc->ref, t, values);
+    Position p = {lc, t, -1, 0};
+    gric_pool_run(lc->pool, task_gram, &p, CHUNKS);
 }
 
 /* One loop for both directions, so the encoder and the decoder cannot

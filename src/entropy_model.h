@@ -6,6 +6,7 @@
 #define GRIC_ENTROPY_MODEL_H
 
 #include "model.h"
+#include "parallel.h"
 #include "rans.h"
 #include "reference.h"
 
@@ -13,11 +14,12 @@ typedef struct GricLatentCoder {
     const GricModel *model;
     int h, w;
     GricRefSearch ref;
+    GricPool *pool;      /* NULL: single-threaded */
     float *y_hat;        /* HWC (h, w, M) as floats, the convs' input */
     float *hyper;        /* HWC (h, w, 2M): h_s(z_hat) */
     float *ctx_rows;     /* (w, 2M): context partial sums from the two rows above */
     float *features;     /* [ctx, ref, hyper] of the current position, 6M */
-    float *hidden[2];    /* stack activations, H each */
+    float *hidden[3][2]; /* stack activations, H each */
     float *params[3];    /* stack outputs, 3M each */
     double *u;           /* U per position */
     size_t cap_y_hat, cap_hyper, cap_ctx_rows, cap_u;  /* buffer sizes, reused */
@@ -32,6 +34,8 @@ typedef struct GricLatentCoder {
 
 int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m);
 void gric_latent_coder_free(GricLatentCoder *lc);
+/* Threads for the per-position work (1 = none); results do not depend on it. */
+void gric_latent_coder_set_threads(GricLatentCoder *lc, int threads);
 /* Start a frame of h x w positions; buffers grow as needed and are reused. 0 or -1. */
 int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w);
 /* hyper: h_s(z_hat), HWC (h, w, 2M), computed by the caller into lc->hyper. */

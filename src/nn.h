@@ -54,6 +54,10 @@ void gric_exact_conv(const GricExactConv *c, const float *in, int h, int w, floa
    decoder relies on this). */
 void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
                         int ky0, int ky1, float *acc);
+/* The same for output channels [co0, co1) only: threads splitting the channels of one
+   position compute exactly what one thread would. */
+void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
+                          int ky0, int ky1, int co0, int co1, float *acc);
 void gric_leaky_relu(float *x, size_t n); /* x < 0 ? 0.2f * x : x */
 
 #endif

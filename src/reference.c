@@ -65,15 +65,25 @@ static int32_t dot16(const int16_t *a, const int16_t *b, int n)
     return s;
 }
 
-void gric_ref_record(GricRefSearch *r, int t, const int32_t *values)
+void gric_ref_store(GricRefSearch *r, int t, const int32_t *values)
 {
-    int p = padded_index(r, t);
-    int16_t *yp = r->y + (size_t)p * r->m;
+    int16_t *yp = r->y + (size_t)padded_index(r, t) * r->m;
     for (int c = 0; c < r->m; c++)
         yp[c] = (int16_t)values[c];
+}
+
+int gric_ref_gram_width(const GricRefSearch *r)
+{
+    return r->span;
+}
+
+void gric_ref_gram(GricRefSearch *r, int t, int j0, int j1)
+{
+    int p = padded_index(r, t);
+    const int16_t *yp = r->y + (size_t)p * r->m;
     int32_t *row = r->gram + (size_t)(p % r->ring_rows) * r->span;
     int q0 = p - r->span + 1;
-    for (int j = 0; j < r->span; j++) {
+    for (int j = j0; j < j1; j++) {
         int q = q0 + j;
         row[j] = q < 0 || is_padding(r, q) ? 0 : dot16(yp, r->y + (size_t)q * r->m, r->m);
     }

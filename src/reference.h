@@ -30,7 +30,11 @@ void gric_ref_free(GricRefSearch *r);
 /* Best reference for position t (all positions < t recorded): returns its
  * position or -1, and the similarity numerator k (S = k / 256). */
 int gric_ref_search(GricRefSearch *r, int t, int *sim_k);
-/* Record the decoded latents of position t (m values, |v| <= 1023). */
-void gric_ref_record(GricRefSearch *r, int t, const int32_t *values);
+/* Record the decoded latents of position t (m values, |v| <= 1023), then
+ * fill its Gram row: columns [j0, j1) of gric_ref_gram_width (callers may
+ * split the columns between threads). */
+void gric_ref_store(GricRefSearch *r, int t, const int32_t *values);
+int gric_ref_gram_width(const GricRefSearch *r);
+void gric_ref_gram(GricRefSearch *r, int t, int j0, int j1);
 
 #endif
