@@ -224,8 +224,12 @@ class GlobalReferenceModel(nn.Module):
         self.stack_local = EntropyStack(2 * M, H, M)
         self.stack_ref = EntropyStack(4 * M, H, M)
         self.stack_hyper = EntropyStack(6 * M, H, M)
-        self.log_gain = nn.Parameter(torch.zeros(K, M))
-        self.log_inv_gain = nn.Parameter(torch.zeros(K, M))
+        # Start from the rate-distortion optimum of a uniform quantiser under
+        # MSE (step size ~ 1/sqrt(lambda)); learning the whole spread from zero
+        # takes Adam thousands of steps.
+        spread = 0.5 * torch.log(self.lambdas / self.lambdas.log().mean().exp())
+        self.log_gain = nn.Parameter(spread.view(K, 1).repeat(1, M))
+        self.log_inv_gain = nn.Parameter(-spread.view(K, 1).repeat(1, M))
 
     # -- variable rate -------------------------------------------------------
     def gains(self, quality):

@@ -26,6 +26,7 @@ import weightfile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WEIGHTS = os.path.join(HERE, "..", "..", "data", "gric-model.bin")
+GAIN_LR_SCALE = 10
 
 
 class PatchSampler:
@@ -92,7 +93,10 @@ def main():
     if st is not None:
         args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # the gains are few and must move far: they learn GAIN_LR_SCALE times faster
+    gains = [model.log_gain, model.log_inv_gain]
+    rest = [p for p in model.parameters() if all(p is not g for g in gains)]
+    opt = torch.optim.Adam([dict(params=rest), dict(params=gains, scale=GAIN_LR_SCALE)], lr=args.lr)
     step, history = 0, []
     if st is not None:
         model.load_state_dict(st["model"])
@@ -108,7 +112,7 @@ def main():
         print("resumed from %s at step %d (fresh optimiser)" % (DEFAULT_WEIGHTS, step), flush=True)
     model.to(dev)
     for g in opt.param_groups:
-        g["lr"] = args.lr
+        g["lr"] = args.lr * g.get("scale", 1)
     sampler = PatchSampler(args.data, args.patch, args.seed + step)
     K = model.lambdas.numel()
     rate_rng = np.random.default_rng(args.seed * 7919 + step)
