@@ -347,7 +347,22 @@ def bd_lines(results):
     return lines
 
 
-def write_markdown(path, results, codecs, skipped, images, args):
+def run_speed(tool, model, image):
+    """gric-speed on the first image and on 1920x1080 with 1 and 2 threads."""
+    if not tool or not os.path.exists(tool):
+        return []
+    env = dict(os.environ, GRIC_MODEL=os.path.abspath(model))
+    runs = []
+    for target in (image, "1920x1080"):
+        for threads in (1, 2):
+            res = subprocess.run([tool, "-t", str(threads), target], env=env,
+                                 capture_output=True, text=True)
+            label = f"{os.path.basename(target)}, {threads} thread(s)"
+            runs.append((label, res.stdout if res.returncode == 0 else res.stderr))
+    return runs
+
+
+def write_markdown(path, results, codecs, skipped, images, args, speed):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), platform.machine())
     out = ["# gric benchmarks", "",
@@ -375,6 +390,12 @@ def write_markdown(path, results, codecs, skipped, images, args):
     for name, why in skipped.items():
         out += [f"## {CODECS[name]['label']}", "", f"Skipped: {why}", ""]
     out += ["## BD-rate", ""] + bd_lines(results) + [""]
+    if speed:
+        out += ["## gric speed and memory", "",
+                "`gric-speed` (tools/bench/speed.c): best of 3 per stage, in "
+                "process; MAC/px counts the padded image.", ""]
+        for label, text in speed:
+            out += [f"{label}:", "", "```", text.strip(), "```", ""]
     if args.plot:
         out += [f"RD plot: `{args.plot}`", ""]
     out += ["## How this was made", "",
@@ -431,6 +452,8 @@ def main():
     ap.add_argument("--limit", type=int, help="use only the first N images")
     ap.add_argument("--jobs", type=int, default=1,
                     help="parallel runs (more than 1 distorts the timings)")
+    ap.add_argument("--speed-tool", default="build/tools/bench/gric-speed",
+                    help="gric-speed binary for the speed section ('' to skip)")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--plot", default="docs/rd.png")
     ap.add_argument("--no-cache", action="store_true",
@@ -475,7 +498,10 @@ def main():
         print(f"\n{CODECS[name]['label']}")
         print("\n".join(codec_table(rows)))
     print("\n" + "\n".join(bd_lines(results)))
-    write_markdown(args.out, results, codecs, skipped, images, args)
+    speed = run_speed(args.speed_tool, args.model, images[0][0]) if "gric" in results else []
+    for label, text in speed:
+        print(f"\ngric-speed, {label}\n{text}")
+    write_markdown(args.out, results, codecs, skipped, images, args, speed)
     if args.plot and results:
         write_plot(args.plot, results)
     print(f"\nwrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
