@@ -32,7 +32,7 @@ def pad_replicate(x):
 
 
 def parity_image(path):
-    """A 120x88 crop (odd sizes exercise padding) from a non-Kodak photo."""
+    """A 120x88 crop (odd sizes exercise padding) of the sample photo."""
     from PIL import Image
     im = np.asarray(Image.open(path).convert("RGB"))
     return np.ascontiguousarray(im[100:188, 150:270])
