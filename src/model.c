@@ -86,32 +86,34 @@ static void load_transform(Loader *l, GricTransform *t, const char *name, int N,
     }
 }
 
+/* Exact layers keep their own repacked weights, so the file's layout is
+ * converted into a temporary; only the bias stays with the model. */
 static void load_exact(Loader *l, GricExactConv *c, const char *name, int cin, int cout, int k,
                        int stride, int transposed, const uint8_t *mask)
 {
-    GricConv plain;
-    load_conv(l, &plain, name, cin, cout, k, stride, transposed);
-    if (l->failed)
-        return;
-    if (gric_exact_conv_init(c, plain.w, plain.b, cin, cout, k, stride, transposed, mask)) {
-        gric_fail(l->err, GRIC_ERR_NOMEM, "out of memory loading '%s'", name);
-        l->failed = 1;
-    }
-}
-
-/* 1x1 layers are stored as (cout, cin); view them as (cout, cin, 1, 1). */
-static void load_dense(Loader *l, GricExactConv *c, const char *name, int cin, int cout)
-{
     char key[64];
-    long wd[2] = {cout, cin}, bd[1] = {cout};
-    snprintf(key, sizeof(key), "%s.weight", name);
-    const float *w = load_f32(l, key, 2, wd);
+    long wd[4] = {transposed ? cin : cout, transposed ? cout : cin, k, k}, bd[1] = {cout};
     snprintf(key, sizeof(key), "%s.bias", name);
     const float *b = load_f32(l, key, 1, bd);
-    if (!l->failed && gric_exact_conv_init(c, w, b, cin, cout, 1, 1, 0, NULL)) {
+    snprintf(key, sizeof(key), "%s.weight", name);
+    const GricTensor *t = l->failed ? NULL : gric_container_expect(&l->m->file, key, GRIC_DT_F32,
+                                                                    k == 1 ? 2 : 4, wd, l->err);
+    if (!t) {
+        l->failed = 1;
+        return;
+    }
+    float *w = gric_tensor_to_f32(t);
+    if (!w || gric_exact_conv_init(c, w, b, cin, cout, k, stride, transposed, mask)) {
         gric_fail(l->err, GRIC_ERR_NOMEM, "out of memory loading '%s'", name);
         l->failed = 1;
     }
+    free(w);
+}
+
+/* 1x1 layers are stored as (cout, cin), the same memory as (cout, cin, 1, 1). */
+static void load_dense(Loader *l, GricExactConv *c, const char *name, int cin, int cout)
+{
+    load_exact(l, c, name, cin, cout, 1, 1, 0, NULL);
 }
 
 static const int64_t *load_table(Loader *l, const char *name, long n)
@@ -201,10 +203,12 @@ static GricStatus build(GricModel *m, GricError *err)
     m->tables.phi_tab = load_table(&l, "tab.phi", 8193);
     if (!l.failed)
         load_z_tables(&l);
-    for (int i = 0; !l.failed && i < m->K * m->M; i++)
+    if (l.failed)
+        return err ? err->status : GRIC_ERR_BAD_MODEL;
+    for (int i = 0; i < m->K * m->M; i++)
         if (!(m->gain[i] > 0 && m->inv_gain[i] > 0 && m->gain[i] < 1e6f && m->inv_gain[i] < 1e6f))
-            l.failed = gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file gains are invalid") != 0;
-    return l.failed ? (err ? err->status : GRIC_ERR_BAD_MODEL) : GRIC_OK;
+            return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file gains are invalid");
+    return GRIC_OK;
 }
 
 static GricModel *finish_open(GricModel *m, GricError *err)
