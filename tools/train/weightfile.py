@@ -5,6 +5,7 @@ tensors, then 64-byte aligned tensor data.  The model id is FNV-1a 64 over
 every byte after the header, so any damage changes it.
 """
 import math
+import os
 import struct
 
 import numpy as np
@@ -64,9 +65,12 @@ def write(path, meta, tensors):
                                  HEADER_SIZE, len(directory), data_offset, offset)
     header += struct.pack("<Q", model_id)
     assert len(header) == HEADER_SIZE
-    with open(path, "wb") as f:
+    # replace, never rewrite in place: running decoders have the old file mapped
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
         f.write(header)
         f.write(body)
+    os.replace(tmp, path)
     return model_id
 
 
