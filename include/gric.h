@@ -84,6 +84,11 @@ double gric_encoder_estimated_bits(const GricEncoder *enc);
 GricDecoder *gric_decoder_new(const GricModel *model, GricError *err);
 void gric_decoder_free(GricDecoder *dec);
 void gric_decoder_set_threads(GricDecoder *dec, int threads);
+/* Refuse (GRIC_ERR_TOO_LARGE) frames of more than max_pixels pixels before
+ * allocating anything for them; 0 = no limit but GRIC_MAX_DIMENSION.
+ * Decoding needs about 25 bytes per pixel, so applications that decode
+ * untrusted input should set this (like dav1d's frame_size_limit). */
+void gric_decoder_set_max_pixels(GricDecoder *dec, uint64_t max_pixels);
 /* Parse and validate a frame header (no decoding).  size may be just
  * GRIC_HEADER_SIZE; frame_size then tells how many bytes the frame needs. */
 GricStatus gric_frame_info(const uint8_t *data, size_t size, GricFrameInfo *info,

@@ -12,6 +12,7 @@
 struct GricDecoder {
     const GricModel *model;
     int threads;
+    uint64_t max_pixels;   /* 0: no limit */
     GricLatentCoder lc;
     int32_t *y_hat, *z_hat;
     float *y_scaled;     /* CHW, y_hat * inv_gain */
@@ -50,6 +51,11 @@ void gric_decoder_free(GricDecoder *d)
     free(d->gain);
     free(d->inv_gain);
     free(d);
+}
+
+void gric_decoder_set_max_pixels(GricDecoder *d, uint64_t max_pixels)
+{
+    d->max_pixels = max_pixels;
 }
 
 void gric_decoder_set_threads(GricDecoder *d, int threads)
@@ -94,6 +100,10 @@ GricStatus gric_decode(GricDecoder *d, const uint8_t *data, size_t size, uint8_t
                          (unsigned long long)gric_model_id(d->model));
     if ((st = gric_frame_check_payload(data, size, &hdr, err)))
         return st;
+    uint64_t pixels = (uint64_t)hdr.info.width * hdr.info.height;
+    if (d->max_pixels && pixels > d->max_pixels)
+        return gric_fail(err, GRIC_ERR_TOO_LARGE, "frame of %ux%u exceeds the limit of %llu pixels",
+                         hdr.info.width, hdr.info.height, (unsigned long long)d->max_pixels);
     const GricModel *m = d->model;
     GricGeometry g;
     gric_geometry(hdr.info.width, hdr.info.height, &g);

@@ -192,6 +192,10 @@ static void test_bad_frames(const GricModel *m)
     reseal_header(bad);
     CHECK(decode_status(dec, bad, size, w, h, &err) == GRIC_ERR_MODEL_MISMATCH &&
               strstr(err.message, "model"), "foreign model not reported");
+    gric_decoder_set_max_pixels(dec, (uint64_t)w * h - 1);
+    CHECK(decode_status(dec, frame, size, w, h, &err) == GRIC_ERR_TOO_LARGE,
+          "pixel limit not enforced");
+    gric_decoder_set_max_pixels(dec, 0);
     memcpy(bad, frame, size);
     bad[4] = 2;
     reseal_header(bad);

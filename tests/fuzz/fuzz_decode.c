@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dec = model ? gric_decoder_new(model, NULL) : NULL;
         if (!dec)
             abort();
+        gric_decoder_set_max_pixels(dec, MAX_PIXELS);
     }
     uint8_t *frame = malloc(size ? size : 1);
     if (!frame)
@@ -39,9 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             wr32(frame + info.frame_size - 4,
                  gric_crc32(0, frame + GRIC_HEADER_SIZE, info.frame_size - GRIC_HEADER_SIZE - 4));
     }
-    if (gric_frame_info(frame, size, &info, NULL) == GRIC_OK &&
-        (uint64_t)info.width * info.height <= MAX_PIXELS) {
-        uint8_t *rgb = malloc((size_t)info.width * info.height * 3);
+    /* frames above the limit are refused by the decoder itself, so the
+     * output buffer is only allocated for the ones it accepts */
+    if (gric_frame_info(frame, size, &info, NULL) == GRIC_OK) {
+        size_t pixels = (uint64_t)info.width * info.height <= MAX_PIXELS
+                            ? (size_t)info.width * info.height : 1;
+        uint8_t *rgb = malloc(pixels * 3);
         if (rgb)
             gric_decode(dec, frame, size, rgb, 3 * (size_t)info.width, NULL);
         free(rgb);
