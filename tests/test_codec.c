@@ -83,7 +83,7 @@ static void test_round_trips(const GricModel *m)
         double p = psnr(img, out, (size_t)w * h * 3);
         printf("%ux%u: %zu bytes, PSNR %.2f dB\n", w, h, size, p);
         /* tiny frames are mostly border, which the model codes poorly */
-        CHECK(p > (w * h >= 1024 ? 12 : 10), "%ux%u decodes to something unrelated (%.2f dB)", w, h, p);
+        CHECK(p > (w * h >= 1024 ? 20 : 10), "%ux%u decodes to something unrelated (%.2f dB)", w, h, p);
         gric_free(frame);
         free(img);
         free(out);
