@@ -77,7 +77,11 @@ static int cmd_encode(int quality, int threads, const char *model_path, const ch
     }
     GricError err = {0};
     GricModel *model = gric_model_open(model_path, &err);
-    GricEncoder *enc = model ? gric_encoder_new(model, &err) : NULL;
+    if (!model) {
+        image_free(&img);
+        return die(model_path ? model_path : gric_default_model_path(), &err);
+    }
+    GricEncoder *enc = gric_encoder_new(model, &err);
     uint8_t *frame = NULL;
     size_t size = 0;
     int rc = 1;
@@ -143,7 +147,11 @@ static int cmd_decode(int threads, const char *model_path, int index, const char
     Image img = {0};
     int rc = 1;
     if (find_frame(buf, size, index, &off, &info, &err) == GRIC_OK &&
-        (model = gric_model_open(model_path, &err)) && (dec = gric_decoder_new(model, &err))) {
+        !(model = gric_model_open(model_path, &err))) {
+        free(buf);
+        return die(model_path ? model_path : gric_default_model_path(), &err);
+    }
+    if (model && (dec = gric_decoder_new(model, &err))) {
         gric_decoder_set_threads(dec, threads);
         img.width = info.width;
         img.height = info.height;
