@@ -2,10 +2,13 @@
 """Build the training set from photographs that Debian packages ship.
 
 Downloads the packages with `apt-get download` (no install, no root needed
-for the unpack), keeps every image whose short side is at least 720 px
-(one file per multi-resolution wallpaper folder), and writes downsampled
-copies: downsampling by 2x or more removes the packages' own JPEG
-artefacts so the codec does not learn to reproduce them.
+for the unpack), keeps every colour image whose short side is at least
+720 px (one file per multi-resolution wallpaper folder), and writes
+downsampled copies: downsampling by 2x or more removes the packages' own
+JPEG artefacts so the codec does not learn to reproduce them.  Photos of
+400-720 px (OpenCV's and scikit-image's samples, Stellarium's landscape
+panoramas) are kept at their own size.  Grey-scale images (ultrasound,
+scanned text, test charts) are dropped: the codec is judged on colour photos.
 
 Usage: prepare_data.py [--out DIR] [--work DIR]
 """
@@ -21,11 +24,18 @@ from PIL import Image
 PACKAGES = [
     "mate-backgrounds", "ukui-wallpapers", "plasma-workspace-wallpapers",
     "gnome-backgrounds", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
-    "python3-skimage",
+    "python3-skimage", "lxqt-themes", "stellarium-data", "opencv-doc", "digikam-data",
 ]
+# Inside those packages, paths that hold drawings, screenshots or maps.
+EXCLUDED_PATHS = ("/doc/HTML/", "/opencv4/html/", "/skycultures/", "/nebulae/", "/plymouth/",
+                  "/grub/", "/lxqt/themes/", "/textures/", "/scenery3d/", "/webroot/",
+                  "/digikam/data/", "/digikam/themes/", "screenshot")
 # Short sides (px) of the downsampled copies; each is at most half the source.
 TARGET_SHORT_SIDES = (1024, 640, 400)
 MIN_SHORT_SIDE = 720
+NATIVE_MIN_SHORT_SIDE = 400     # smaller photos are used at their own size
+NATIVE_SOURCES = ("skimage", "/opencv-doc/examples/", "/stellarium/landscapes/")
+MIN_CHROMA = 4.0                # mean |channel - grey| of a colour image, 0-255
 
 
 def unpack(work):
@@ -47,7 +57,7 @@ def candidates(root):
     for path in glob.glob(os.path.join(root, "**", "*"), recursive=True):
         if not path.lower().endswith((".jpg", ".jpeg", ".png")):
             continue
-        if "screenshot" in os.path.basename(path).lower():
+        if any(e in path.lower() for e in EXCLUDED_PATHS):
             continue
         folder = os.path.dirname(path)
         key = folder if "/wallpapers/" in path and "/contents/" in path else path
@@ -57,11 +67,18 @@ def candidates(root):
                 w, h = im.size
         except Exception:
             continue
-        if min(w, h) < MIN_SHORT_SIDE and "skimage" not in path:
+        native = any(src in path for src in NATIVE_SOURCES)
+        if min(w, h) < (NATIVE_MIN_SHORT_SIDE if native else MIN_SHORT_SIDE):
             continue
         if key not in best or w * h > best[key][0]:
             best[key] = (w * h, path)
     return sorted(p for _, p in best.values())
+
+
+def chroma(im):
+    """Mean distance of a thumbnail's pixels from grey."""
+    a = np.asarray(im.resize((64, 64))).astype(np.float64)
+    return np.abs(a - a.mean(2, keepdims=True)).mean()
 
 
 def main():
@@ -74,6 +91,8 @@ def main():
     n = 0
     for i, path in enumerate(candidates(root)):
         im = Image.open(path).convert("RGB")
+        if chroma(im) < MIN_CHROMA:
+            continue
         short = min(im.size)
         for target in TARGET_SHORT_SIDES:
             if target * 2 > short and not (short < MIN_SHORT_SIDE and target == TARGET_SHORT_SIDES[-1]):

@@ -14,6 +14,7 @@ lambda_k * 255^2 * MSE + bpp, averaged over the batch.
 import argparse
 import glob
 import os
+import signal
 import sys
 import time
 
@@ -40,15 +41,15 @@ class PatchSampler:
             sys.exit("no training images in %s: run tools/train/prepare_data.py" % folder)
         self.images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
         self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
-        areas = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
-        self.p = areas / areas.sum()
         self.patch = patch
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n):
         out = np.empty((n, self.patch, self.patch, 3), dtype=np.uint8)
         for i in range(n):
-            im = self.images[self.rng.choice(len(self.images), p=self.p)]
+            # every file equally likely: the small photo samples count as
+            # much as the large (mostly artwork) wallpapers
+            im = self.images[self.rng.integers(len(self.images))]
             y = self.rng.integers(0, im.shape[0] - self.patch + 1)
             x = self.rng.integers(0, im.shape[1] - self.patch + 1)
             crop = im[y:y + self.patch, x:x + self.patch]
@@ -125,10 +126,13 @@ def main():
         os.replace(tmp, args.state)
 
     os.makedirs(os.path.dirname(args.state), exist_ok=True)
+    stop = []  # SIGTERM/SIGINT end the run at the next step, with a checkpoint
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(True))
     start = last_save = t_log = time.time()
     acc = np.zeros(3)
     n_acc = 0
-    while time.time() - start < args.minutes * 60:
+    while time.time() - start < args.minutes * 60 and not stop:
         x = sampler.batch(args.batch).to(dev)
         k = torch.from_numpy(rate_rng.integers(0, K, args.batch)).to(dev)
         x_hat, bpp = model(x, k)
