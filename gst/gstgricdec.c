@@ -20,6 +20,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_gric_dec_debug);
 #define GST_CAT_DEFAULT gst_gric_dec_debug
 
 #define DEFAULT_THREADS 0
+#define DEFAULT_MAX_PIXELS 0
 /* "GRIC" read as a big-endian 32-bit word. */
 #define GRIC_MAGIC 0x47524943u
 #define GRIC_MAGIC_SIZE 4
@@ -29,6 +30,7 @@ enum
   PROP_0,
   PROP_THREADS,
   PROP_MODEL,
+  PROP_MAX_PIXELS,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -55,6 +57,7 @@ static void
 gst_gric_dec_init (GstGricDec * self)
 {
   self->threads = DEFAULT_THREADS;
+  self->max_pixels = DEFAULT_MAX_PIXELS;
   gst_video_decoder_set_use_default_pad_acceptcaps (GST_VIDEO_DECODER (self),
       TRUE);
   GST_PAD_SET_ACCEPT_TEMPLATE (GST_VIDEO_DECODER_SINK_PAD (self));
@@ -84,6 +87,9 @@ gst_gric_dec_set_property (GObject * object, guint prop_id,
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
       break;
+    case PROP_MAX_PIXELS:
+      self->max_pixels = g_value_get_uint64 (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -104,6 +110,9 @@ gst_gric_dec_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
+      break;
+    case PROP_MAX_PIXELS:
+      g_value_set_uint64 (value, self->max_pixels);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -298,7 +307,7 @@ gst_gric_dec_negotiate_size (GstGricDec * self, guint width, guint height)
 /* Drop a frame that cannot be decoded; the stream goes on until max-errors
  * is exceeded, with a warning for each dropped frame. */
 static GstFlowReturn
-gst_gric_dec_drop_corrupt (GstGricDec * self, GstVideoCodecFrame * frame,
+gst_gric_dec_drop_undecodable (GstGricDec * self, GstVideoCodecFrame * frame,
     GricStatus status, const GricError * err)
 {
   GstFlowReturn ret = GST_FLOW_OK;
@@ -329,6 +338,7 @@ gst_gric_dec_handle_frame (GstVideoDecoder * vdec, GstVideoCodecFrame * frame)
   gsize stride;
   gboolean renegotiate;
   gint threads;
+  guint64 max_pixels;
 
   if (!gst_buffer_map (frame->input_buffer, &in, GST_MAP_READ)) {
     gst_video_decoder_drop_frame (vdec, frame);
@@ -339,7 +349,22 @@ gst_gric_dec_handle_frame (GstVideoDecoder * vdec, GstVideoCodecFrame * frame)
   status = gric_frame_info (in.data, in.size, &info, &err);
   if (status != GRIC_OK) {
     gst_buffer_unmap (frame->input_buffer, &in);
-    return gst_gric_dec_drop_corrupt (self, frame, status, &err);
+    return gst_gric_dec_drop_undecodable (self, frame, status, &err);
+  }
+
+  /* Refused before the output buffer is allocated: that buffer alone
+   * would be 1 GiB for a 16384x16384 header. */
+  GST_OBJECT_LOCK (self);
+  threads = self->threads;
+  max_pixels = self->max_pixels;
+  GST_OBJECT_UNLOCK (self);
+  if (max_pixels != 0 && (guint64) info.width * info.height > max_pixels) {
+    gst_buffer_unmap (frame->input_buffer, &in);
+    err.status = GRIC_ERR_TOO_LARGE;
+    g_snprintf (err.message, sizeof err.message,
+        "frame of %ux%u exceeds max-pixels (%" G_GUINT64_FORMAT ")",
+        info.width, info.height, max_pixels);
+    return gst_gric_dec_drop_undecodable (self, frame, err.status, &err);
   }
 
   /* Every frame carries its size, which may change mid-stream. */
@@ -378,9 +403,7 @@ gst_gric_dec_handle_frame (GstVideoDecoder * vdec, GstVideoCodecFrame * frame)
   }
   gst_video_codec_state_unref (output);
 
-  GST_OBJECT_LOCK (self);
-  threads = self->threads;
-  GST_OBJECT_UNLOCK (self);
+  gric_decoder_set_max_pixels (self->decoder, max_pixels);
   gric_decoder_set_threads (self->decoder, threads);
 
   gst_gric_convert_rgb_target (&self->convert, &raw, &rgb, &stride);
@@ -391,7 +414,7 @@ gst_gric_dec_handle_frame (GstVideoDecoder * vdec, GstVideoCodecFrame * frame)
   gst_buffer_unmap (frame->input_buffer, &in);
 
   if (status != GRIC_OK)
-    return gst_gric_dec_drop_corrupt (self, frame, status, &err);
+    return gst_gric_dec_drop_undecodable (self, frame, status, &err);
   /* Intra-only: every frame is a sync point. */
   GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT (frame);
   return gst_video_decoder_finish_frame (vdec, frame);
@@ -505,6 +528,13 @@ gst_gric_dec_class_init (GstGricDecClass * klass)
           "installed default model); must be the model the stream was "
           "encoded with", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MAX_PIXELS,
+      g_param_spec_uint64 ("max-pixels", "Maximum pixels",
+          "Drop (as undecodable) frames of more pixels than this, before "
+          "allocating anything for them (0 = only the format's limit of "
+          "16384x16384); set it when decoding untrusted streams", 0,
+          G_MAXUINT64, DEFAULT_MAX_PIXELS, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);

@@ -20,6 +20,7 @@ struct _GstGricDec {
   /* properties, under the object lock */
   gint threads;
   gchar *model_path;
+  guint64 max_pixels;
 
   /* codec context, alive from start to stop */
   GricModel *model;

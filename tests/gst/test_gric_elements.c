@@ -732,6 +732,44 @@ GST_START_TEST (test_corrupt_stream)
 
 GST_END_TEST;
 
+GST_START_TEST (test_max_pixels)
+{
+  GstBuffer *frame = encode_one (16, 12, 50);
+  GstHarness *h = gst_harness_new ("gricdec");
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *gerror = NULL;
+  gchar *debug = NULL;
+
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, "image/x-gric, parsed=true");
+  /* One pixel too many: refused, with the limit named in the error. */
+  g_object_set (h->element, "max-errors", 0, "max-pixels",
+      (guint64) (16 * 12 - 1), NULL);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (frame)),
+      GST_FLOW_ERROR);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &gerror, &debug);
+  fail_unless (strstr (debug, "max-pixels") != NULL, "%s", debug);
+  g_error_free (gerror);
+  g_free (debug);
+  gst_message_unref (msg);
+  /* Exactly at the limit: decoded. */
+  g_object_set (h->element, "max-pixels", (guint64) (16 * 12), NULL);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (frame)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 1);
+
+  gst_buffer_unref (frame);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_flush)
 {
   GstBuffer *a = encode_one (8, 8, 50), *b = encode_one (12, 4, 50), *out;
@@ -876,6 +914,7 @@ gric_suite (void)
   tcase_add_test (tc, test_decodebin_and_playbin);
   tcase_add_test (tc, test_truncated);
   tcase_add_test (tc, test_corrupt_stream);
+  tcase_add_test (tc, test_max_pixels);
   tcase_add_test (tc, test_flush);
   tcase_add_test (tc, test_seek_to_start);
   tcase_add_test (tc, test_state_changes);
