@@ -63,12 +63,13 @@ def main():
 
     st = torch.load(args.state, map_location="cpu")
     cfg = st["config"]
-    model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"])
+    lambdas = tuple(st["model"]["lambdas"].tolist())    # the checkpoint's rate points
+    model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], lambdas)
     model.load_state_dict(st["model"])
     model_id = weightfile.export(model, args.out, train_steps=st["step"])
     print("wrote %s (model id %016x, step %d)" % (args.out, model_id, st["step"]))
 
-    reloaded = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"]).eval()
+    reloaded = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], lambdas).eval()
     weightfile.load_into(reloaded, args.out)
     bits = write_parity(reloaded, args.parity, parity_image(args.parity_image),
                         PARITY_QUALITY, model_id)

@@ -17,6 +17,8 @@ LOG_SIGMA_MAX = 6.0     # upper bound of every mixture log-scale
 LIKELIHOOD_MIN = 1e-9
 SIM_STEPS = 256         # the similarity S is quantised to 1/256
 SEARCH_ROWS = 64        # references come from at most this many latent rows above
+# Trained rate points (distortion weights), ascending; quality 0..100 spans them.
+LAMBDAS = (0.0003, 0.0007, 0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16, 0.3)
 
 
 class LowerBound(torch.autograd.Function):
@@ -235,7 +237,7 @@ class EntropyStack(nn.Sequential):
 
 
 class GlobalReferenceModel(nn.Module):
-    def __init__(self, N=128, M=192, H=256, lambdas=(0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16)):
+    def __init__(self, N=128, M=192, H=256, lambdas=LAMBDAS):
         super().__init__()
         self.N, self.M, self.H = N, M, H
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
@@ -262,6 +264,33 @@ class GlobalReferenceModel(nn.Module):
         self.log_inv_gain = nn.Parameter(-spread.view(K, 1).repeat(1, M))
 
     # -- variable rate -------------------------------------------------------
+    @staticmethod
+    def migrate_rate_points(state, lambdas, optimiser=None, gain_ids=()):
+        """Move a state dict trained on other rate points to `lambdas`.
+
+        A point trained before keeps its gains; a new one starts from the
+        nearest trained point, moved along the MSE-optimal slope (log gain
+        changes by 0.5 log lambda), so it codes sensibly from the first
+        step.  Adam moments of new rows start at zero (`optimiser`: its
+        state dict; `gain_ids`: its keys of log_gain and log_inv_gain).
+        """
+        old = state["lambdas"].double()
+        new = torch.as_tensor(lambdas, dtype=torch.float64)
+        if old.shape == new.shape and torch.allclose(old, new):
+            return False
+        nearest = (new.log().view(-1, 1) - old.log().view(1, -1)).abs().argmin(1)
+        kept = torch.isclose(new, old[nearest]).view(-1, 1)
+        shift = torch.where(kept, torch.zeros(()), 0.5 * torch.log(new / old[nearest]).float().view(-1, 1))
+        state["log_gain"] = state["log_gain"][nearest] + shift
+        state["log_inv_gain"] = state["log_inv_gain"][nearest] - shift
+        state["lambdas"] = new.float()
+        for i in gain_ids if optimiser is not None else ():
+            moments = optimiser["state"].get(i, {})
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in moments:
+                    moments[key] = torch.where(kept, moments[key][nearest], torch.zeros(()))
+        return True
+
     def gains(self, quality):
         """Per-channel (gain, inverse gain) for a quality in [0, 100].
 

@@ -89,8 +89,13 @@ def main():
     elif args.init:
         st = torch.load(args.init, map_location="cpu")
     elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
-        meta, _, _ = weightfile.read(DEFAULT_WEIGHTS)
-        args.N, args.M, args.H = meta["N"], meta["M"], meta["H"]
+        meta, tensors, _ = weightfile.read(DEFAULT_WEIGHTS)
+        shipped = GlobalReferenceModel(meta["N"], meta["M"], meta["H"],
+                                       lambdas=tuple(tensors["lambdas"].tolist()))
+        weightfile.load_into(shipped, DEFAULT_WEIGHTS)
+        st = dict(model=shipped.state_dict(), step=int(meta.get("train_steps", 0)),
+                  config=dict(N=meta["N"], M=meta["M"], H=meta["H"]))
+        print("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)
     if st is not None:
         args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
@@ -100,6 +105,9 @@ def main():
     opt = torch.optim.Adam([dict(params=rest), dict(params=gains, scale=GAIN_LR_SCALE)], lr=args.lr)
     step, history = 0, []
     if st is not None:
+        gain_ids = st["opt"]["param_groups"][1]["params"] if "opt" in st else ()
+        if model.migrate_rate_points(st["model"], model.lambdas, st.get("opt"), gain_ids):
+            print("rate points moved to %s" % model.lambdas.tolist(), flush=True)
         model.load_state_dict(st["model"])
         step, history = st["step"], st.get("history", [])
         if "opt" in st:
@@ -107,10 +115,6 @@ def main():
             torch.set_rng_state(st["torch_rng"])
         print("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
               flush=True)
-    elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
-        meta = weightfile.load_into(model, DEFAULT_WEIGHTS)
-        step = int(meta.get("train_steps", 0))
-        print("resumed from %s at step %d (fresh optimiser)" % (DEFAULT_WEIGHTS, step), flush=True)
     model.to(dev)
     for g in opt.param_groups:
         g["lr"] = args.lr * g.get("scale", 1)
