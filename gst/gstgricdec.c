@@ -403,7 +403,6 @@ gst_gric_dec_handle_frame (GstVideoDecoder * vdec, GstVideoCodecFrame * frame)
   }
   gst_video_codec_state_unref (output);
 
-  gric_decoder_set_max_pixels (self->decoder, max_pixels);
   gric_decoder_set_threads (self->decoder, threads);
 
   gst_gric_convert_rgb_target (&self->convert, &raw, &rgb, &stride);

@@ -66,6 +66,15 @@ static int die(const char *what, const GricError *err)
     return 1;
 }
 
+/* The model, or NULL after naming the weight file that failed. */
+static GricModel *open_model(const char *path, GricError *err)
+{
+    GricModel *model = gric_model_open(path, err);
+    if (!model)
+        die(path ? path : gric_default_model_path(), err);
+    return model;
+}
+
 static int cmd_encode(int quality, int threads, const char *model_path, const char *in,
                       const char *out)
 {
@@ -76,10 +85,10 @@ static int cmd_encode(int quality, int threads, const char *model_path, const ch
         return 1;
     }
     GricError err = {0};
-    GricModel *model = gric_model_open(model_path, &err);
+    GricModel *model = open_model(model_path, &err);
     if (!model) {
         image_free(&img);
-        return die(model_path ? model_path : gric_default_model_path(), &err);
+        return 1;
     }
     GricEncoder *enc = gric_encoder_new(model, &err);
     uint8_t *frame = NULL;
@@ -142,16 +151,19 @@ static int cmd_decode(int threads, const char *model_path, int index, const char
     GricError err = {0};
     GricFrameInfo info;
     size_t off = 0;
-    GricModel *model = NULL;
-    GricDecoder *dec = NULL;
+    if (find_frame(buf, size, index, &off, &info, &err) != GRIC_OK) {
+        free(buf);
+        return die(in, &err);
+    }
+    GricModel *model = open_model(model_path, &err);
+    if (!model) {
+        free(buf);
+        return 1;
+    }
+    GricDecoder *dec = gric_decoder_new(model, &err);
     Image img = {0};
     int rc = 1;
-    if (find_frame(buf, size, index, &off, &info, &err) == GRIC_OK &&
-        !(model = gric_model_open(model_path, &err))) {
-        free(buf);
-        return die(model_path ? model_path : gric_default_model_path(), &err);
-    }
-    if (model && (dec = gric_decoder_new(model, &err))) {
+    if (dec) {
         gric_decoder_set_threads(dec, threads);
         img.width = info.width;
         img.height = info.height;

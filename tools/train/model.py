@@ -272,7 +272,8 @@ class GlobalReferenceModel(nn.Module):
         nearest trained point, moved along the MSE-optimal slope (log gain
         changes by 0.5 log lambda), so it codes sensibly from the first
         step.  Adam moments of new rows start at zero (`optimiser`: its
-        state dict; `gain_ids`: its keys of log_gain and log_inv_gain).
+        state dict; `gain_ids`: its keys of log_gain and log_inv_gain,
+        empty without one).
         """
         old = state["lambdas"].double()
         new = torch.as_tensor(lambdas, dtype=torch.float64)
@@ -284,7 +285,7 @@ class GlobalReferenceModel(nn.Module):
         state["log_gain"] = state["log_gain"][nearest] + shift
         state["log_inv_gain"] = state["log_inv_gain"][nearest] - shift
         state["lambdas"] = new.float()
-        for i in gain_ids if optimiser is not None else ():
+        for i in gain_ids:
             moments = optimiser["state"].get(i, {})
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in moments:
