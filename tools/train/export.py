@@ -65,7 +65,9 @@ def main():
     cfg = st["config"]
     lambdas = tuple(st["model"]["lambdas"].tolist())    # the checkpoint's rate points
     model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], lambdas)
-    model.load_state_dict(st["model"])
+    state = dict(st["model"])
+    state.update(st.get("ema", {}))     # ship the parameter average
+    model.load_state_dict(state)
     model_id = weightfile.export(model, args.out, train_steps=st["step"])
     print("wrote %s (model id %016x, step %d)" % (args.out, model_id, st["step"]))
 

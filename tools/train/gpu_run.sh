@@ -18,7 +18,7 @@ python3 tools/train/export.py --state /tmp/gric-state/train_state.pt \
 python3 - "$out" <<'PY'
 import sys, torch
 st = torch.load("/tmp/gric-state/train_state.pt", map_location="cpu")
-torch.save(dict(model=st["model"], step=st["step"], history=st["history"],
+torch.save(dict(model=st["model"], ema=st["ema"], step=st["step"], history=st["history"],
                 config=st["config"]), "/tmp/gric-state/weights.pt")
 data = open("/tmp/gric-state/weights.pt", "rb").read()
 for i in range(0, len(data), 15 << 20):

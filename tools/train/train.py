@@ -9,7 +9,9 @@ The checkpoint (weights + optimiser + RNG state) lives in --state
 (default /var/tmp/gric/train_state.pt).  Without it, --resume starts from the
 shipped weight file in data/ so training never restarts from scratch.
 Each sample of a batch draws one of the K rate points; the loss is
-lambda_k * 255^2 * MSE + bpp, averaged over the batch.
+lambda_k * 255^2 * MSE + bpp, averaged over the batch.  The checkpoint also
+keeps an exponential moving average of the parameters (--ema-decay): that
+average, not the last step's noisy weights, is what export.py ships.
 """
 import argparse
 import glob
@@ -72,6 +74,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ema-decay", type=float, default=0.999,
+                    help="per-step decay of the shipped parameter average")
     # sizes of a new model; a resumed one keeps its own
     ap.add_argument("--N", type=int, default=96)
     ap.add_argument("--M", type=int, default=160)
@@ -104,11 +108,15 @@ def main():
     rest = [p for p in model.parameters() if all(p is not g for g in gains)]
     opt = torch.optim.Adam([dict(params=rest), dict(params=gains, scale=GAIN_LR_SCALE)], lr=args.lr)
     step, history = 0, []
+    average = None
     if st is not None:
         gain_ids = st["opt"]["param_groups"][1]["params"] if "opt" in st else ()
-        if model.migrate_rate_points(st["model"], model.lambdas, st.get("opt"), gain_ids):
+        migrated = model.migrate_rate_points(st["model"], model.lambdas, st.get("opt"), gain_ids)
+        if migrated:
             print("rate points moved to %s" % model.lambdas.tolist(), flush=True)
         model.load_state_dict(st["model"])
+        if "ema" in st and not migrated:
+            average = st["ema"]
         step, history = st["step"], st.get("history", [])
         if "opt" in st:
             opt.load_state_dict(st["opt"])
@@ -116,6 +124,10 @@ def main():
         print("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
               flush=True)
     model.to(dev)
+    if average is None:
+        average = {k: p.detach().clone() for k, p in model.named_parameters()}
+    average = {k: v.to(dev) for k, v in average.items()}
+    named = [(average[k], p) for k, p in model.named_parameters()]
     for g in opt.param_groups:
         g["lr"] = args.lr * g.get("scale", 1)
     sampler = PatchSampler(args.data, args.patch, args.seed + step)
@@ -124,7 +136,7 @@ def main():
 
     def save():
         tmp = args.state + ".tmp"
-        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
+        torch.save(dict(model=model.state_dict(), ema=average, opt=opt.state_dict(), step=step,
                         history=history, torch_rng=torch.get_rng_state(),
                         config=dict(N=args.N, M=args.M, H=args.H)), tmp)
         os.replace(tmp, args.state)
@@ -146,6 +158,9 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():
+            for a, p in named:
+                a.mul_(args.ema_decay).add_(p, alpha=1 - args.ema_decay)
         step += 1
         psnr = (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean().item()
         acc += (loss.item(), bpp.mean().item(), psnr)
