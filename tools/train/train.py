@@ -32,10 +32,23 @@ DEFAULT_WEIGHTS = os.path.join(HERE, "..", "..", "data", "gric-model.bin")
 GAIN_LR_SCALE = 10
 
 
-class PatchSampler:
-    """Random crops (with flips) from every training image held in memory."""
+def texture(crop):
+    """Mean absolute horizontal plus vertical difference of the grey image (0-255)."""
+    grey = crop.mean(2, dtype=np.float32)
+    return np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
 
-    def __init__(self, folder, patch, seed):
+
+class PatchSampler:
+    """Random crops (with flips) from every training image held in memory.
+
+    Half of all crops of the wallpaper photos are nearly flat (sky, bokeh,
+    gradients: texture below 3.5, where the camera photo samples reach
+    20-50), and flat crops teach the transforms little.  A crop is kept
+    with probability min(1, texture / full_texture), so detailed crops
+    dominate while flat ones still appear (5% of the kept ones).
+    """
+
+    def __init__(self, folder, patch, seed, full_texture):
         from PIL import Image
         files = sorted(glob.glob(os.path.join(folder, "*.png")) +
                        glob.glob(os.path.join(folder, "*.jpg")))
@@ -44,6 +57,7 @@ class PatchSampler:
         self.images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
         self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
         self.patch = patch
+        self.full_texture = full_texture
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n):
@@ -51,10 +65,13 @@ class PatchSampler:
         for i in range(n):
             # every file equally likely: the small photo samples count as
             # much as the large (mostly artwork) wallpapers
-            im = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(0, im.shape[0] - self.patch + 1)
-            x = self.rng.integers(0, im.shape[1] - self.patch + 1)
-            crop = im[y:y + self.patch, x:x + self.patch]
+            while True:
+                im = self.images[self.rng.integers(len(self.images))]
+                y = self.rng.integers(0, im.shape[0] - self.patch + 1)
+                x = self.rng.integers(0, im.shape[1] - self.patch + 1)
+                crop = im[y:y + self.patch, x:x + self.patch]
+                if self.rng.random() * self.full_texture <= texture(crop):
+                    break
             if self.rng.random() < 0.5:
                 crop = crop[:, ::-1]
             out[i] = crop
@@ -72,6 +89,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--full-texture", type=float, default=12.0,
+                    help="crops at least this detailed are always kept, flatter ones less often (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ema-decay", type=float, default=0.999,
@@ -132,7 +151,7 @@ def main():
     named = [(average[k], p) for k, p in model.named_parameters()]
     for g in opt.param_groups:
         g["lr"] = args.lr * g.get("scale", 1)
-    sampler = PatchSampler(args.data, args.patch, args.seed + step)
+    sampler = PatchSampler(args.data, args.patch, args.seed + step, args.full_texture)
     K = model.lambdas.numel()
     rate_rng = np.random.default_rng(args.seed * 7919 + step)
 
