@@ -25,20 +25,21 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 from bench import bd_rate  # noqa: E402
 from model import GlobalReferenceModel  # noqa: E402
+from train import texture  # noqa: E402
 import weightfile  # noqa: E402
 
 QUALITIES = (0, 25, 50, 75, 100)
 CROP = 256
 
 
-def crops(folder, every):
+def crops(folder, every, min_texture):
     from PIL import Image
     files = sorted(glob.glob(os.path.join(folder, "*.png")))[::every]
     out = []
     for f in files:
         im = np.asarray(Image.open(f).convert("RGB"))
         y, x = (im.shape[0] - CROP) // 2, (im.shape[1] - CROP) // 2
-        if min(y, x) >= 0:
+        if min(y, x) >= 0 and texture(im[y:y + CROP, x:x + CROP]) >= min_texture:
             out.append(im[y:y + CROP, x:x + CROP])
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
 
@@ -61,13 +62,15 @@ def main():
     ap.add_argument("--state", default="/var/tmp/gric/train_state.pt")
     ap.add_argument("--images", default="/var/tmp/gric/train_images")
     ap.add_argument("--every", type=int, default=12)
+    ap.add_argument("--min-texture", type=float, default=0.0,
+                    help="only crops at least this detailed (train.texture)")
     ap.add_argument("--weights", help="also evaluate this exported weight file")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     st = torch.load(args.state, map_location="cpu")
     cfg = st["config"]
-    images = crops(args.images, args.every)
+    images = crops(args.images, args.every, args.min_texture)
     print("step %d, %d crops of %dx%d" % (st["step"], len(images), CROP, CROP))
     variants = [("last step", st["model"])]
     if "ema" in st:
