@@ -44,7 +44,9 @@ def write_parity(model, path, image, quality, model_id):
     h, w = image.shape[:2]
     x_hat = out["x_hat"][:, :, :h, :w].clamp(0, 1)
     f32 = lambda t: t.detach().float().squeeze(0).numpy().astype("<f4")  # noqa: E731
-    tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"))
+    z_bits = -torch.log2(model.z_density.likelihood(out["z_hat"]).clamp(min=1e-9)).sum().item()
+    tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"),
+                   z_bits=np.array([z_bits], "<f4"))
     for key in ("y", "z", "z_hat", "hyper", "y_hat", "weights", "mu", "sigma", "similarity", "u"):
         tensors[key] = f32(out[key])
     tensors["ref_index"] = out["ref_index"].squeeze(0).numpy().astype("<i4")
