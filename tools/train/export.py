@@ -32,10 +32,11 @@ def pad_replicate(x):
 
 
 def parity_image(path):
-    """A 120x88 crop (odd sizes exercise padding) of the sample photo."""
+    """A 184x88 crop of the sample photo: odd sizes exercise padding, and a
+    latent grid wider than tall (12x8, z 3x2) catches any swapped axis."""
     from PIL import Image
     im = np.asarray(Image.open(path).convert("RGB"))
-    return np.ascontiguousarray(im[100:188, 150:270])
+    return np.ascontiguousarray(im[100:188, 150:334])
 
 
 def write_parity(model, path, image, quality, model_id):
