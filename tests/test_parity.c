@@ -155,6 +155,10 @@ int main(void)
     printf("bits: C %.1f (z %.1f, coded y %.1f), reference %.1f (%.3f%%)\n", bits, z_bits,
            lc.bits, ref_bits, 100 * (bits - ref_bits) / ref_bits);
     CHECK(fabs(bits - ref_bits) < 0.005 * ref_bits + 16, "rate estimate differs");
+    /* z's tables must hold all but a negligible tail: escapes cost bits */
+    double z_ref_bits = test_tensor_f32(&vec, "z_bits", 1)[0];
+    printf("z bits: C %.1f, reference %.1f\n", z_bits, z_ref_bits);
+    CHECK(fabs(z_bits - z_ref_bits) < 0.01 * z_ref_bits + 8, "z tables cost more than the density");
 
     /* synthesis of the reference y_hat */
     for (int c = 0; c < M; c++)

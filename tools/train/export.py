@@ -32,10 +32,11 @@ def pad_replicate(x):
 
 
 def parity_image(path):
-    """A 120x88 crop (odd sizes exercise padding) of the sample photo."""
+    """A 184x88 crop of the sample photo: odd sizes exercise padding, and a
+    latent grid wider than tall (12x8, z 3x2) catches any swapped axis."""
     from PIL import Image
     im = np.asarray(Image.open(path).convert("RGB"))
-    return np.ascontiguousarray(im[100:188, 150:270])
+    return np.ascontiguousarray(im[100:188, 150:334])
 
 
 def write_parity(model, path, image, quality, model_id):
@@ -44,7 +45,9 @@ def write_parity(model, path, image, quality, model_id):
     h, w = image.shape[:2]
     x_hat = out["x_hat"][:, :, :h, :w].clamp(0, 1)
     f32 = lambda t: t.detach().float().squeeze(0).numpy().astype("<f4")  # noqa: E731
-    tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"))
+    z_bits = -torch.log2(model.z_density.likelihood(out["z_hat"]).clamp(min=1e-9)).sum().item()
+    tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"),
+                   z_bits=np.array([z_bits], "<f4"))
     for key in ("y", "z", "z_hat", "hyper", "y_hat", "weights", "mu", "sigma", "similarity", "u"):
         tensors[key] = f32(out[key])
     tensors["ref_index"] = out["ref_index"].squeeze(0).numpy().astype("<i4")

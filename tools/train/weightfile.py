@@ -139,9 +139,10 @@ def z_tables(model):
     total = 1 << CDF_PRECISION
     for c in range(ch):
         cu = upper[c].double().numpy()
+        # cu[i] = P(z < grid[i] + 0.5): the symbols below lo, and those
+        # above hi, hold at most Z_TAIL of the mass each
         lo = int(np.argmax(cu > Z_TAIL))
-        hi = int(len(cu) - 1 - np.argmax((1 - cu[::-1]) > Z_TAIL))
-        hi = max(hi, lo)
+        hi = max(int(np.argmax(1 - cu <= Z_TAIL)), lo)
         if hi - lo + 1 > Z_MAX_SYMBOLS - 1:
             mid = (lo + hi) // 2
             lo, hi = mid - (Z_MAX_SYMBOLS // 2 - 1), mid + (Z_MAX_SYMBOLS // 2 - 1)
