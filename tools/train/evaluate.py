@@ -24,8 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 from bench import bd_rate  # noqa: E402
-from model import GlobalReferenceModel  # noqa: E402
-from train import texture  # noqa: E402
+from train import checkpoint_model, texture  # noqa: E402
 import weightfile  # noqa: E402
 
 QUALITIES = (0, 25, 50, 75, 100)
@@ -69,23 +68,13 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     st = torch.load(args.state, map_location="cpu")
-    cfg = st["config"]
     images = crops(args.images, args.every, args.min_texture)
     print("step %d, %d crops of %dx%d" % (st["step"], len(images), CROP, CROP))
-    variants = [("last step", st["model"])]
+    models = [("last step", checkpoint_model(st, averaged=False))]
     if "ema" in st:
-        variants.append(("average", dict(st["model"], **st["ema"])))
-    models = []
-    for name, state in variants:
-        model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], tuple(state["lambdas"].tolist()))
-        model.load_state_dict(state)
-        models.append((name, model))
+        models.append(("average", checkpoint_model(st)))
     if args.weights:
-        meta, tensors, _ = weightfile.read(args.weights)
-        model = GlobalReferenceModel(meta["N"], meta["M"], meta["H"],
-                                     tuple(tensors["lambdas"].tolist()))
-        weightfile.load_into(model, args.weights)
-        models.append(("file", model))
+        models.append(("file", weightfile.load_model(args.weights)[0]))
     first = None
     for name, model in models:
         model.eval()

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GlobalReferenceModel  # noqa: E402
+from train import checkpoint_model  # noqa: E402
 import weightfile  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -45,9 +45,8 @@ def write_parity(model, path, image, quality, model_id):
     h, w = image.shape[:2]
     x_hat = out["x_hat"][:, :, :h, :w].clamp(0, 1)
     f32 = lambda t: t.detach().float().squeeze(0).numpy().astype("<f4")  # noqa: E731
-    z_bits = -torch.log2(model.z_density.likelihood(out["z_hat"]).clamp(min=1e-9)).sum().item()
     tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"),
-                   z_bits=np.array([z_bits], "<f4"))
+                   z_bits=np.array([out["z_bits"]], "<f4"))
     for key in ("y", "z", "z_hat", "hyper", "y_hat", "weights", "mu", "sigma", "similarity", "u"):
         tensors[key] = f32(out[key])
     tensors["ref_index"] = out["ref_index"].squeeze(0).numpy().astype("<i4")
@@ -65,18 +64,11 @@ def main():
     args = ap.parse_args()
 
     st = torch.load(args.state, map_location="cpu")
-    cfg = st["config"]
-    lambdas = tuple(st["model"]["lambdas"].tolist())    # the checkpoint's rate points
-    model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], lambdas)
-    state = dict(st["model"])
-    state.update(st.get("ema", {}))     # ship the parameter average
-    model.load_state_dict(state)
-    model_id = weightfile.export(model, args.out, train_steps=st["step"])
+    model_id = weightfile.export(checkpoint_model(st), args.out, train_steps=st["step"])
     print("wrote %s (model id %016x, step %d)" % (args.out, model_id, st["step"]))
 
-    reloaded = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"], lambdas).eval()
-    weightfile.load_into(reloaded, args.out)
-    bits = write_parity(reloaded, args.parity, parity_image(args.parity_image),
+    reloaded, _ = weightfile.load_model(args.out)
+    bits = write_parity(reloaded.eval(), args.parity, parity_image(args.parity_image),
                         PARITY_QUALITY, model_id)
     print("wrote %s (estimated %.0f bits)" % (args.parity, bits))
 

@@ -376,7 +376,7 @@ class GlobalReferenceModel(nn.Module):
     @torch.no_grad()
     def forward_coding(self, x, quality):
         """Inference pass with hard rounding; returns every tensor the C side
-        must reproduce (parity vectors) plus the estimated bits."""
+        must reproduce (parity vectors) plus the estimated bits (and z's part)."""
         gain, inv_gain = self.gains(quality)
         y = self.g_a(x) * gain.view(1, -1, 1, 1)
         z = self.h_a(y)
@@ -387,7 +387,8 @@ class GlobalReferenceModel(nn.Module):
         py = self.y_likelihood(y_hat, weights, mu, sigma)
         pz = self.z_density.likelihood(z_hat).clamp(min=LIKELIHOOD_MIN)
         x_hat = self.g_s(y_hat * inv_gain.view(1, -1, 1, 1))
-        bits = -(torch.log2(py).sum() + torch.log2(pz).sum())
+        z_bits = -torch.log2(pz).sum()
+        bits = -torch.log2(py).sum() + z_bits
         return dict(y=y, z=z, z_hat=z_hat, hyper=hyper, y_hat=y_hat, weights=weights,
                     mu=mu, sigma=sigma, ref_index=index, similarity=sim, u=u,
-                    x_hat=x_hat, bits=bits)
+                    x_hat=x_hat, bits=bits, z_bits=z_bits)

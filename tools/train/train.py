@@ -38,6 +38,16 @@ def texture(crop):
     return np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
 
 
+def checkpoint_model(st, averaged=True):
+    """The model a checkpoint holds: its parameter average (what export.py
+    ships) or, with averaged=False, the last step's parameters."""
+    cfg = st["config"]
+    model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"],
+                                 tuple(st["model"]["lambdas"].tolist()))
+    model.load_state_dict(dict(st["model"], **st.get("ema", {})) if averaged else st["model"])
+    return model
+
+
 class PatchSampler:
     """Random crops (with flips) from every training image held in memory.
 
@@ -112,10 +122,7 @@ def main():
     elif args.init:
         st = torch.load(args.init, map_location="cpu")
     elif args.resume and os.path.exists(DEFAULT_WEIGHTS):
-        meta, tensors, _ = weightfile.read(DEFAULT_WEIGHTS)
-        shipped = GlobalReferenceModel(meta["N"], meta["M"], meta["H"],
-                                       lambdas=tuple(tensors["lambdas"].tolist()))
-        weightfile.load_into(shipped, DEFAULT_WEIGHTS)
+        shipped, meta = weightfile.load_model(DEFAULT_WEIGHTS)
         st = dict(model=shipped.state_dict(), step=int(meta.get("train_steps", 0)),
                   config=dict(N=meta["N"], M=meta["M"], H=meta["H"]))
         print("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)

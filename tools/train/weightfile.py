@@ -11,6 +11,8 @@ import struct
 import numpy as np
 import torch
 
+from model import GlobalReferenceModel
+
 MAGIC = b"GRICMODL"
 VERSION = 1
 HEADER_SIZE = 64
@@ -201,6 +203,16 @@ def export(model, path, train_steps=0):
                 exp_min=EXP_MIN, exp_max=EXP_MAX, exp_steps=EXP_STEPS,
                 phi_range=PHI_RANGE, phi_steps=PHI_STEPS)
     return write(path, meta, tensors)
+
+
+def load_model(path):
+    """(model, metadata) of an exported file: a reference model of the file's
+    sizes and rate points holding its (fp16-rounded) parameters."""
+    meta, tensors, _ = read(path)
+    model = GlobalReferenceModel(meta["N"], meta["M"], meta["H"],
+                                 lambdas=tuple(tensors["lambdas"].tolist()))
+    load_into(model, path)
+    return model, meta
 
 
 def load_into(model, path):
