@@ -97,6 +97,76 @@ static void accumulate(float *restrict acc, const float *restrict wt, const floa
     }
 }
 
+/* accumulate() for n <= SITES output positions at once: each weight row is
+ * loaded once for all of them (one position at a time, the kernel is bound by
+ * reading the weights).  GCC vector types, element-wise, so every output
+ * still sees acc = acc + w * x with ci ascending.  Inlined with a constant n
+ * so the loops over positions unroll. */
+#define SITES 4
+typedef float vec8 __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) void
+accumulate_sites(float *const acc[SITES], const float *const x[SITES], const float *restrict wt,
+                 int cin, int cout, const int n)
+{
+    int co = 0;
+    for (; co + 8 <= cout; co += 8) {
+        vec8 a[SITES], wv;   /* memcpy: unaligned loads and stores */
+        for (int s = 0; s < n; s++)
+            memcpy(&a[s], acc[s] + co, sizeof(vec8));
+        const float *w = wt + co;
+        for (int ci = 0; ci < cin; ci++, w += cout) {
+            memcpy(&wv, w, sizeof(vec8));
+            for (int s = 0; s < n; s++)
+                a[s] = a[s] + wv * x[s][ci];
+        }
+        for (int s = 0; s < n; s++)
+            memcpy(acc[s] + co, &a[s], sizeof(vec8));
+    }
+    for (int s = 0; s < n; s++)
+        accumulate(acc[s], wt, x[s], cin, cout, co, cout);
+}
+
+/* Element-wise float operations give the same bits with any vector width.
+ * (Static: clang does not export the dispatcher of a multi-versioned function.) */
+__attribute__((target_clones("avx2", "default")))
+static void conv_sites(const GricExactConv *c, const float *in, size_t in_stride, int h, int w,
+                       const int *oy, const int *ox, int n, float *acc, size_t acc_stride)
+{
+    const int k = c->k;
+    for (int t = 0; t < k * k; t++) {
+        if (!c->taps[t])
+            continue;
+        const float *wt = c->wt + (size_t)t * c->cin * c->cout;
+        float *accs[SITES];
+        const float *xs[SITES];
+        int g = 0;
+        for (int i = 0; i < n; i++) {
+            int iy, ix;
+            if (!input_index(c, oy[i], t / k, h, &iy) || !input_index(c, ox[i], t % k, w, &ix))
+                continue;
+            accs[g] = acc + (size_t)i * acc_stride;
+            xs[g] = in + ((size_t)iy * w + ix) * in_stride;
+            if (++g == SITES) {
+                accumulate_sites(accs, xs, wt, c->cin, c->cout, SITES);
+                g = 0;
+            }
+        }
+        if (g == 3)
+            accumulate_sites(accs, xs, wt, c->cin, c->cout, 3);
+        else if (g == 2)
+            accumulate_sites(accs, xs, wt, c->cin, c->cout, 2);
+        else if (g == 1)
+            accumulate_sites(accs, xs, wt, c->cin, c->cout, 1);
+    }
+}
+
+void gric_exact_conv_sites(const GricExactConv *c, const float *in, size_t in_stride, int h, int w,
+                           const int *oy, const int *ox, int n, float *acc, size_t acc_stride)
+{
+    conv_sites(c, in, in_stride, h, w, oy, ox, n, acc, acc_stride);
+}
+
 void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
                         int ky0, int ky1, float *acc)
 {
@@ -123,16 +193,22 @@ void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w,
 
 void gric_exact_conv(const GricExactConv *c, const float *in, int h, int w, float *out)
 {
-    int oh, ow;
+    enum { RUN = 64 };   /* output positions per gric_exact_conv_sites call */
+    int oh, ow, oy[RUN], ox[RUN];
     gric_exact_conv_out_size(c, h, w, &oh, &ow);
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++) {
-            float *acc = out + ((size_t)oy * ow + ox) * c->cout;
-            if (c->b)
-                memcpy(acc, c->b, (size_t)c->cout * sizeof(float));
-            else
-                memset(acc, 0, (size_t)c->cout * sizeof(float));
-            gric_exact_conv_at(c, in, h, w, oy, ox, 0, c->k, acc);
+    for (int y = 0; y < oh; y++)
+        for (int x0 = 0; x0 < ow; x0 += RUN) {
+            int n = ow - x0 < RUN ? ow - x0 : RUN;
+            float *acc = out + ((size_t)y * ow + x0) * c->cout;
+            for (int i = 0; i < n; i++) {
+                oy[i] = y;
+                ox[i] = x0 + i;
+                if (c->b)
+                    memcpy(acc + (size_t)i * c->cout, c->b, (size_t)c->cout * sizeof(float));
+                else
+                    memset(acc + (size_t)i * c->cout, 0, (size_t)c->cout * sizeof(float));
+            }
+            gric_exact_conv_sites(c, in, c->cin, h, w, oy, ox, n, acc, c->cout);
         }
 }
 

@@ -1,4 +1,10 @@
 /* Autoregressive coding of y_hat and table coding of z_hat.
+ *
+ * Both directions compute every probability with the same kernels in the
+ * same order, so they agree bit for bit.  The decoder must go one position
+ * at a time; the encoder knows y_hat up front and works a latent row at a
+ * time, which lets each weight serve several positions (one position at a
+ * time, the kernels are bound by reading the weights).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +19,6 @@ int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m)
 {
     memset(lc, 0, sizeof(*lc));
     lc->model = m;
-    int M = m->M, ok = (lc->features = malloc(6 * (size_t)M * sizeof(float))) != NULL;
-    for (int s = 0; s < 3; s++) {
-        ok &= (lc->params[s] = malloc(3 * (size_t)M * sizeof(float))) != NULL;
-        for (int i = 0; i < 2; i++)
-            ok &= (lc->hidden[s][i] = malloc((size_t)m->H * sizeof(float))) != NULL;
-    }
-    if (!ok) {
-        gric_latent_coder_free(lc);
-        return -1;
-    }
     return 0;
 }
 
@@ -33,12 +29,8 @@ void gric_latent_coder_free(GricLatentCoder *lc)
     free(lc->y_hat);
     free(lc->hyper);
     free(lc->ctx_rows);
-    free(lc->features);
-    for (int s = 0; s < 3; s++) {
-        free(lc->params[s]);
-        free(lc->hidden[s][0]);
-        free(lc->hidden[s][1]);
-    }
+    free(lc->slot_buf);
+    free(lc->slot_ints);
     free(lc->u);
     memset(lc, 0, sizeof(*lc));
 }
@@ -51,6 +43,36 @@ void gric_latent_coder_set_threads(GricLatentCoder *lc, int threads)
     lc->pool = gric_pool_new(threads);
 }
 
+/* Work slots for n positions, carved from two blocks.  0 or -1. */
+static int reserve_slots(GricLatentCoder *lc, int n)
+{
+    size_t M = (size_t)lc->model->M, H = (size_t)lc->model->H, sn = (size_t)n;
+    if (gric_reserve((void **)&lc->slot_buf, &lc->cap_slot_buf, sn * (15 * M + 6 * H) * sizeof(float)) ||
+        gric_reserve((void **)&lc->slot_ints, &lc->cap_slot_ints, 6 * sn * sizeof(int)))
+        return -1;
+    float *f = lc->slot_buf;
+    lc->features = f;
+    f += sn * 6 * M;
+    for (int s = 0; s < 3; s++) {
+        lc->params[s] = f;
+        f += sn * 3 * M;
+        for (int i = 0; i < 2; i++) {
+            lc->hidden[s][i] = f;
+            f += sn * H;
+        }
+    }
+    int *k = lc->slot_ints;
+    int **arrays[6] = {&lc->site_y, &lc->site_x, &lc->iota, &lc->zeros, &lc->row_ref, &lc->row_sim};
+    for (int a = 0; a < 6; a++)
+        *arrays[a] = k + a * sn;
+    for (int i = 0; i < n; i++) {
+        lc->iota[i] = i;
+        lc->zeros[i] = 0;
+    }
+    lc->slots = n;
+    return 0;
+}
+
 int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
 {
     size_t M = (size_t)lc->model->M, hw = (size_t)h * w;
@@ -60,16 +82,16 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
     if (gric_reserve((void **)&lc->y_hat, &lc->cap_y_hat, hw * M * sizeof(float)) ||
         gric_reserve((void **)&lc->hyper, &lc->cap_hyper, hw * 2 * M * sizeof(float)) ||
         gric_reserve((void **)&lc->ctx_rows, &lc->cap_ctx_rows, (size_t)w * 2 * M * sizeof(float)) ||
-        gric_reserve((void **)&lc->u, &lc->cap_u, hw * sizeof(double)))
+        gric_reserve((void **)&lc->u, &lc->cap_u, hw * sizeof(double)) || reserve_slots(lc, 1))
         return -1;
     memset(lc->y_hat, 0, hw * M * sizeof(float));
     return gric_ref_reset(&lc->ref, h, w, (int)M);
 }
 
-/* The work of one position is cut into chunks of output channels (or Gram
- * columns) that the pool's threads share: every value is still computed by
- * one thread in the fixed order, so the result does not depend on the
- * thread count.  Chunks of a few thousand MACs keep the hand-off cheap. */
+/* The decoder's work for one position is cut into chunks of output channels
+ * (or Gram columns) that the pool's threads share: every value is still
+ * computed by one thread in the fixed order, so the result does not depend
+ * on the thread count.  Chunks of a few thousand MACs keep the hand-off cheap. */
 #define CHUNKS 8
 typedef struct {
     GricLatentCoder *lc;
@@ -81,6 +103,60 @@ static void share(int n, int part, int parts, int *a, int *b)
     *a = (int)((long)n * part / parts);
     *b = (int)((long)n * (part + 1) / parts);
 }
+
+/* U (MODEL.md §3): the mean likelihood of a position's values under its
+ * local-only prediction (params: stack_local's output for it). */
+static double local_likelihood(const GricLatentCoder *lc, const float *params, const int32_t *values)
+{
+    const GricModel *m = lc->model;
+    int M = m->M;
+    double sum = 0;
+    for (int c = 0; c < M; c++) {
+        double p = gric_gaussian_likelihood(&m->tables, values[c], (double)params[M + c],
+                                            gric_mixture_sigma(&m->tables, params[2 * M + c]));
+        sum += p > LIKELIHOOD_MIN ? p : LIKELIHOOD_MIN;
+    }
+    return sum / M;
+}
+
+static double confidence(const GricLatentCoder *lc, int ref, int sim_k)
+{
+    return ref >= 0 ? (double)sim_k / GRIC_SIM_STEPS * lc->u[ref] : 0;
+}
+
+/* The mixture of channel c in work slot `slot`. */
+static void mixture_for(const GricLatentCoder *lc, int slot, int c, double conf, GricMixture *mix)
+{
+    int M = lc->model->M;
+    float pi[3], mu[3], ls[3];
+    for (int k = 0; k < 3; k++) {
+        const float *p = lc->params[k] + (size_t)slot * 3 * M;
+        pi[k] = p[c];
+        mu[k] = p[M + c];
+        ls[k] = p[2 * M + c];
+    }
+    gric_mixture_init(mix, &lc->model->tables, pi, mu, ls, conf);
+}
+
+/* Layer `layer` of stack s over slots [a, b): n positions at once. */
+static void stack_layer_sites(GricLatentCoder *lc, int s, int layer, int a, int b)
+{
+    const GricModel *m = lc->model;
+    const GricExactConv *conv = &m->stack[s][layer];
+    size_t M = (size_t)m->M, H = (size_t)m->H;
+    const float *in = layer == 0 ? lc->features + a * 6 * M : lc->hidden[s][layer - 1] + a * H;
+    size_t in_stride = layer == 0 ? 6 * M : H;
+    float *out = layer == 2 ? lc->params[s] + a * 3 * M : lc->hidden[s][layer] + a * H;
+    size_t out_stride = layer == 2 ? 3 * M : H;
+    for (int i = a; i < b; i++)
+        memcpy(out + (i - a) * out_stride, conv->b, (size_t)conv->cout * sizeof(float));
+    gric_exact_conv_sites(conv, in, in_stride, 1, b - a, lc->zeros, lc->iota, b - a, out, out_stride);
+    if (layer < 2)
+        for (int i = a; i < b; i++)
+            gric_leaky_relu(out + (i - a) * out_stride, (size_t)conv->cout);
+}
+
+/* ---- decoder: one position at a time ---- */
 
 /* Context partial sums from the two rows above, for a whole row at once. */
 static void task_context_rows(void *arg, int part, int parts)
@@ -144,7 +220,15 @@ static void task_gram(void *arg, int part, int parts)
     gric_ref_gram(&p->lc->ref, p->t, j0, j1);
 }
 
-/* Features of position t and the three stacks' outputs in lc->params;
+/* Position t is known: the search state learns it (both directions). */
+static void record(GricLatentCoder *lc, int t, const int32_t *values)
+{
+    gric_ref_store(&lc->ref, t, values);
+    Position p = {lc, t, -1, 0};
+    gric_pool_run(lc->pool, task_gram, &p, CHUNKS);
+}
+
+/* Features of position t and the three stacks' outputs in slot 0;
  * returns the confidence S * U_ref. */
 static double predict(GricLatentCoder *lc, int t)
 {
@@ -160,84 +244,141 @@ static double predict(GricLatentCoder *lc, int t)
     memcpy(lc->features + 2 * C2, lc->hyper + (size_t)t * C2, C2 * sizeof(float));
     for (p.layer = 0; p.layer < 3; p.layer++)
         gric_pool_run(lc->pool, task_stack_layer, &p, CHUNKS);
-    return p.ref >= 0 ? (double)k / GRIC_SIM_STEPS * lc->u[p.ref] : 0;
-}
-
-static void mixture_for(const GricLatentCoder *lc, int c, double conf, GricMixture *mix)
-{
-    int M = lc->model->M;
-    float pi[3], mu[3], ls[3];
-    for (int k = 0; k < 3; k++) {
-        pi[k] = lc->params[k][c];
-        mu[k] = lc->params[k][M + c];
-        ls[k] = lc->params[k][2 * M + c];
-    }
-    gric_mixture_init(mix, &lc->model->tables, pi, mu, ls, conf);
-}
-
-/* After position t is known: U, the float copy for the convs, the search state. */
-static void record(GricLatentCoder *lc, int t, const int32_t *values, const double *p1)
-{
-    int M = lc->model->M;
-    double sum = 0;
-    for (int c = 0; c < M; c++)
-        sum += p1[c] > LIKELIHOOD_MIN ? p1[c] : LIKELIHOOD_MIN;
-    lc->u[t] = sum / M;
-    float *yf = lc->y_hat + (size_t)t * M;
-    for (int c = 0; c < M; c++)
-        yf[c] = (float)values[c];
-    gric_ref_store(&lc->ref, t, values);
-    Position p = {lc, t, -1, 0};
-    gric_pool_run(lc->pool, task_gram, &p, CHUNKS);
-}
-
-/* One loop for both directions, so the encoder and the decoder cannot
- * drift apart: exactly one of enc / dec is set. */
-static GricStatus code_latents(GricLatentCoder *lc, GricRansEncoder *enc, GricRansDecoder *dec,
-                               int32_t *y_hat)
-{
-    const GricModel *m = lc->model;
-    int M = m->M, T = lc->h * lc->w;
-    double *p1 = malloc((size_t)M * sizeof(double));
-    if (!p1)
-        return GRIC_ERR_NOMEM;
-    GricStatus st = GRIC_OK;
-    for (int t = 0; t < T && st == GRIC_OK; t++) {
-        double conf = predict(lc, t);
-        int32_t *v = y_hat + (size_t)t * M;
-        for (int c = 0; c < M; c++) {
-            GricMixture mix;
-            mixture_for(lc, c, conf, &mix);
-            if (enc) {
-                if (gric_mixture_encode(&mix, &m->tables, enc, v[c])) {
-                    st = GRIC_ERR_NOMEM;
-                    break;
-                }
-                lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
-                if (lc->observe)
-                    lc->observe(lc->observe_user, lc, t, c, &mix);
-            } else if (gric_mixture_decode(&mix, &m->tables, dec, &v[c])) {
-                st = GRIC_ERR_CORRUPT;
-                break;
-            }
-            p1[c] = gric_gaussian_likelihood(&m->tables, v[c], mix.mu[0], mix.sigma[0]);
-        }
-        if (st == GRIC_OK)
-            record(lc, t, v, p1);
-    }
-    free(p1);
-    return st;
-}
-
-GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc)
-{
-    /* read-only in the encoding direction */
-    return code_latents(lc, enc, NULL, (int32_t *)y_hat);
+    return confidence(lc, p.ref, k);
 }
 
 GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
 {
-    return code_latents(lc, NULL, dec, y_hat);
+    const GricModel *m = lc->model;
+    int M = m->M, T = lc->h * lc->w;
+    for (int t = 0; t < T; t++) {
+        double conf = predict(lc, t);
+        int32_t *v = y_hat + (size_t)t * M;
+        for (int c = 0; c < M; c++) {
+            GricMixture mix;
+            mixture_for(lc, 0, c, conf, &mix);
+            if (gric_mixture_decode(&mix, &m->tables, dec, &v[c]))
+                return GRIC_ERR_CORRUPT;
+            if (lc->observe)
+                lc->observe(lc->observe_user, lc, t, c, &mix);
+        }
+        lc->u[t] = local_likelihood(lc, lc->params[0], v);
+        float *yf = lc->y_hat + (size_t)t * M;
+        for (int c = 0; c < M; c++)
+            yf[c] = (float)v[c];
+        record(lc, t, v);
+    }
+    return GRIC_OK;
+}
+
+/* ---- encoder: a latent row at a time ---- */
+
+typedef struct {
+    GricLatentCoder *lc;
+    const int32_t *y_hat;
+    int row, parts;
+} Row;
+
+/* Slots [a, b) of part `part`, in whole groups of 4 sites where possible. */
+static void share_sites(int n, int part, int parts, int *a, int *b)
+{
+    int groups = (n + 3) / 4;
+    share(groups, part, parts, a, b);
+    *a = *a * 4 < n ? *a * 4 : n;
+    *b = *b * 4 < n ? *b * 4 : n;
+}
+
+/* ctx, stack_local and U for the row's positions [a, b). */
+static void task_row_local(void *arg, int part, int parts)
+{
+    const Row *r = arg;
+    GricLatentCoder *lc = r->lc;
+    const GricModel *m = lc->model;
+    size_t M = (size_t)m->M;
+    int a, b, w = lc->w;
+    share_sites(w, part, parts, &a, &b);
+    if (a == b)
+        return;
+    for (int x = a; x < b; x++) {
+        lc->site_y[x] = r->row;
+        memcpy(lc->features + x * 6 * M, m->context.b, 2 * M * sizeof(float));
+    }
+    gric_exact_conv_sites(&m->context, lc->y_hat, M, lc->h, w, lc->site_y + a, lc->iota + a, b - a,
+                          lc->features + a * 6 * M, 6 * M);
+    for (int layer = 0; layer < 3; layer++)
+        stack_layer_sites(lc, 0, layer, a, b);
+    for (int x = a; x < b; x++) {
+        size_t t = (size_t)r->row * w + x;
+        lc->u[t] = local_likelihood(lc, lc->params[0] + x * 3 * M, r->y_hat + t * M);
+    }
+}
+
+/* ref features, hyper and the two other stacks for the row's positions [a, b). */
+static void task_row_mixture(void *arg, int part, int parts)
+{
+    const Row *r = arg;
+    GricLatentCoder *lc = r->lc;
+    const GricModel *m = lc->model;
+    size_t M = (size_t)m->M;
+    int a, b, w = lc->w;
+    share_sites(w, part, parts, &a, &b);
+    if (a == b)
+        return;
+    for (int x = a; x < b; x++) {
+        int ref = lc->row_ref[x];
+        /* a position without reference is computed at (0, 0) and then zeroed */
+        lc->site_y[x] = ref >= 0 ? ref / w : 0;
+        lc->site_x[x] = ref >= 0 ? ref % w : 0;
+        memcpy(lc->features + x * 6 * M + 2 * M, m->reference.b, 2 * M * sizeof(float));
+        memcpy(lc->features + x * 6 * M + 4 * M, lc->hyper + ((size_t)r->row * w + x) * 2 * M,
+               2 * M * sizeof(float));
+    }
+    gric_exact_conv_sites(&m->reference, lc->y_hat, M, lc->h, w, lc->site_y + a, lc->site_x + a,
+                          b - a, lc->features + a * 6 * M + 2 * M, 6 * M);
+    for (int x = a; x < b; x++)
+        if (lc->row_ref[x] < 0)
+            memset(lc->features + x * 6 * M + 2 * M, 0, 2 * M * sizeof(float));
+    for (int layer = 0; layer < 3; layer++)
+        for (int s = 1; s < 3; s++)
+            stack_layer_sites(lc, s, layer, a, b);
+}
+
+GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, w = lc->w;
+    if (reserve_slots(lc, w))
+        return GRIC_ERR_NOMEM;
+    for (size_t i = 0; i < (size_t)lc->h * w * M; i++)
+        lc->y_hat[i] = (float)y_hat[i];
+    int groups = (w + 3) / 4, threads = gric_pool_threads(lc->pool);
+    Row r = {lc, y_hat, 0, groups < 2 * threads ? groups : 2 * threads};
+    for (r.row = 0; r.row < lc->h; r.row++) {
+        gric_pool_run(lc->pool, task_row_local, &r, r.parts);
+        for (int x = 0; x < w; x++) {
+            int t = r.row * w + x;
+            lc->row_ref[x] = gric_ref_search(&lc->ref, t, &lc->row_sim[x]);
+            record(lc, t, y_hat + (size_t)t * M);
+        }
+        gric_pool_run(lc->pool, task_row_mixture, &r, r.parts);
+        for (int x = 0; x < w; x++) {
+            int t = r.row * w + x;
+            const int32_t *v = y_hat + (size_t)t * M;
+            double conf = confidence(lc, lc->row_ref[x], lc->row_sim[x]);
+            lc->ref_index = lc->row_ref[x];
+            lc->sim_k = lc->row_sim[x];
+            for (int c = 0; c < M; c++) {
+                GricMixture mix;
+                mixture_for(lc, x, c, conf, &mix);
+                if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
+                    return GRIC_ERR_NOMEM;
+                lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+                if (lc->observe)
+                    lc->observe(lc->observe_user, lc, t, c, &mix);
+            }
+        }
+    }
+    return GRIC_OK;
 }
 
 GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,

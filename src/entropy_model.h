@@ -17,16 +17,23 @@ typedef struct GricLatentCoder {
     GricPool *pool;      /* NULL: single-threaded */
     float *y_hat;        /* HWC (h, w, M) as floats, the convs' input */
     float *hyper;        /* HWC (h, w, 2M): h_s(z_hat) */
-    float *ctx_rows;     /* (w, 2M): context partial sums from the two rows above */
-    float *features;     /* [ctx, ref, hyper] of the current position, 6M */
-    float *hidden[3][2]; /* stack activations, H each */
-    float *params[3];    /* stack outputs, 3M each */
+    float *ctx_rows;     /* decoder: (w, 2M) context partial sums from the two rows above */
+    /* Work slots, one per position of a latent row (the decoder uses slot 0 only): */
+    int slots;
+    float *features;     /* [ctx, ref, hyper], 6M per slot */
+    float *hidden[3][2]; /* stack activations, H per slot */
+    float *params[3];    /* stack outputs, 3M per slot */
+    int *site_y, *site_x, *iota, *zeros;  /* encoder: conv site coordinates, slots each */
+    int *row_ref, *row_sim;               /* encoder: each slot's reference and similarity */
+    float *slot_buf;
+    int *slot_ints;
     double *u;           /* U per position */
-    size_t cap_y_hat, cap_hyper, cap_ctx_rows, cap_u;  /* buffer sizes, reused */
+    size_t cap_y_hat, cap_hyper, cap_ctx_rows, cap_u, cap_slot_buf, cap_slot_ints;
     double bits;         /* model's estimate for the last frame */
     int ref_index, sim_k;  /* reference of the position being coded (-1: none) */
-    /* Optional: called for every coded value (parity tests compare the
-     * mixture with the PyTorch reference). */
+    /* Optional: called for every coded value in both directions (tests
+     * compare the mixtures with PyTorch's, and the encoder's with the
+     * decoder's). */
     void (*observe)(void *user, const struct GricLatentCoder *lc, int t, int c,
                     const GricMixture *mix);
     void *observe_user;

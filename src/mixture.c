@@ -46,6 +46,13 @@ static inline double table_phi(const GricTables *t, double x)
 double gric_exp(const GricTables *t, double x) { return table_exp(t, x); }
 double gric_phi(const GricTables *t, double x) { return table_phi(t, x); }
 
+double gric_mixture_sigma(const GricTables *t, float log_sigma)
+{
+    float ls = log_sigma;
+    ls = ls > LOG_SIGMA_MIN ? (ls < LOG_SIGMA_MAX ? ls : LOG_SIGMA_MAX) : LOG_SIGMA_MIN;
+    return table_exp(t, (double)ls);
+}
+
 double gric_gaussian_likelihood(const GricTables *t, int v, double mu, double sigma)
 {
     return table_phi(t, (v + 0.5 - mu) / sigma) - table_phi(t, (v - 0.5 - mu) / sigma);
@@ -94,9 +101,7 @@ void gric_mixture_init(GricMixture *m, const GricTables *t, const float pi[3], c
         pmax = pi[1];
     double e[3];
     for (int k = 0; k < 3; k++) {
-        float ls = log_sigma[k];
-        ls = ls > LOG_SIGMA_MIN ? (ls < LOG_SIGMA_MAX ? ls : LOG_SIGMA_MAX) : LOG_SIGMA_MIN;
-        m->sigma[k] = table_exp(t, (double)ls);
+        m->sigma[k] = gric_mixture_sigma(t, log_sigma[k]);
         m->mu[k] = (double)mu[k];
         e[k] = table_exp(t, (double)(float)(pi[k] - pmax));
     }

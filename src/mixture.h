@@ -17,6 +17,8 @@ typedef struct {
 
 double gric_exp(const GricTables *t, double x);   /* EXP of MODEL.md */
 double gric_phi(const GricTables *t, double x);   /* PHI of MODEL.md */
+/* A component's sigma: EXP of the clamped log sigma (MODEL.md §4). */
+double gric_mixture_sigma(const GricTables *t, float log_sigma);
 /* Likelihood of integer v under N(mu, sigma) (P1 of MODEL.md, no clamp). */
 double gric_gaussian_likelihood(const GricTables *t, int v, double mu, double sigma);
 

@@ -12,22 +12,11 @@
 #include "gric.h"
 #include "test_util.h"
 
-/* Photo content at any size: the parity vectors' image, mirror-tiled. */
-static const GricTensor *photo;
+static const GricTensor *photo;   /* the parity vectors' image */
 
 static uint8_t *make_image(uint32_t w, uint32_t h)
 {
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    CHECK(rgb, "out of memory");
-    uint32_t pw = photo->dims[1], ph = photo->dims[0];
-    for (uint32_t y = 0; y < h; y++)
-        for (uint32_t x = 0; x < w; x++) {
-            uint32_t sx = x % (2 * pw), sy = y % (2 * ph);
-            sx = sx < pw ? sx : 2 * pw - 1 - sx;
-            sy = sy < ph ? sy : 2 * ph - 1 - sy;
-            memcpy(rgb + ((size_t)y * w + x) * 3, photo->data + ((size_t)sy * pw + sx) * 3, 3);
-        }
-    return rgb;
+    return test_photo_image(photo, w, h);
 }
 
 static double psnr(const uint8_t *a, const uint8_t *b, size_t n)

@@ -114,6 +114,34 @@ static void test_exact(const ExactCase *e)
                 split_bad += memcmp(acc, out + ((size_t)oy * ow + ox) * cout, cout * sizeof(float)) != 0;
             }
     EXPECT(!split_bad, "%s: %d split sums differ from the whole plane", e->name, split_bad);
+
+    /* Batched sites in random order and number, reading rows wider than cin (as the
+     * encoder's 1x1 stacks do), match gric_exact_conv_at one position at a time. */
+    enum { MAX_SITES = 11 };
+    const int stride_in = cin + 3;
+    float *wide = malloc((size_t)e->h * e->w * stride_in * sizeof(float));
+    float *batch = malloc((size_t)MAX_SITES * (cout + 1) * sizeof(float));
+    CHECK(wide && batch, "out of memory");
+    for (int p = 0; p < e->h * e->w; p++)
+        for (int ci = 0; ci < stride_in; ci++)
+            wide[(size_t)p * stride_in + ci] = ci < cin ? in[(size_t)p * cin + ci] : 1e30f;
+    int sites_bad = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        int n = 1 + (int)(test_rand() % MAX_SITES), sy[MAX_SITES], sx[MAX_SITES];
+        for (int i = 0; i < n; i++) {
+            sy[i] = (int)(test_rand() % oh);
+            sx[i] = (int)(test_rand() % ow);
+            for (int co = 0; co < cout; co++)
+                batch[(size_t)i * (cout + 1) + co] = e->bias ? b[co] : 0.0f;
+        }
+        gric_exact_conv_sites(&c, wide, stride_in, e->h, e->w, sy, sx, n, batch, cout + 1);
+        for (int i = 0; i < n; i++)
+            sites_bad += memcmp(batch + (size_t)i * (cout + 1), out + ((size_t)sy[i] * ow + sx[i]) * cout,
+                                cout * sizeof(float)) != 0;
+    }
+    EXPECT(!sites_bad, "%s: %d batched sites differ from single positions", e->name, sites_bad);
+    free(wide);
+    free(batch);
     printf("%-22s %2dx%-2d -> %2dx%-2d  max rel err %.2g\n", e->name, e->h, e->w, oh, ow, worst);
     gric_exact_conv_free(&c);
     free(w);
