@@ -131,10 +131,11 @@ accumulate_sites(float *const acc[SITES], const float *const x[SITES], const flo
  * (Static: clang does not export the dispatcher of a multi-versioned function.) */
 __attribute__((target_clones("avx2", "default")))
 static void conv_sites(const GricExactConv *c, const float *in, size_t in_stride, int h, int w,
-                       const int *oy, const int *ox, int n, float *acc, size_t acc_stride)
+                       const int *oy, const int *ox, int n, int ky0, int ky1, float *acc,
+                       size_t acc_stride)
 {
     const int k = c->k;
-    for (int t = 0; t < k * k; t++) {
+    for (int t = ky0 * k; t < ky1 * k; t++) {
         if (!c->taps[t])
             continue;
         const float *wt = c->wt + (size_t)t * c->cin * c->cout;
@@ -162,9 +163,10 @@ static void conv_sites(const GricExactConv *c, const float *in, size_t in_stride
 }
 
 void gric_exact_conv_sites(const GricExactConv *c, const float *in, size_t in_stride, int h, int w,
-                           const int *oy, const int *ox, int n, float *acc, size_t acc_stride)
+                           const int *oy, const int *ox, int n, int ky0, int ky1, float *acc,
+                           size_t acc_stride)
 {
-    conv_sites(c, in, in_stride, h, w, oy, ox, n, acc, acc_stride);
+    conv_sites(c, in, in_stride, h, w, oy, ox, n, ky0, ky1, acc, acc_stride);
 }
 
 void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
@@ -208,7 +210,7 @@ void gric_exact_conv(const GricExactConv *c, const float *in, int h, int w, floa
                 else
                     memset(acc + (size_t)i * c->cout, 0, (size_t)c->cout * sizeof(float));
             }
-            gric_exact_conv_sites(c, in, c->cin, h, w, oy, ox, n, acc, c->cout);
+            gric_exact_conv_sites(c, in, c->cin, h, w, oy, ox, n, 0, c->k, acc, c->cout);
         }
 }
 

@@ -43,12 +43,11 @@ void gric_latent_coder_set_threads(GricLatentCoder *lc, int threads)
     lc->pool = gric_pool_new(threads);
 }
 
-/* Work slots for n positions, carved from two blocks.  0 or -1. */
+/* Work slots for n positions.  0 or -1. */
 static int reserve_slots(GricLatentCoder *lc, int n)
 {
     size_t M = (size_t)lc->model->M, H = (size_t)lc->model->H, sn = (size_t)n;
-    if (gric_reserve((void **)&lc->slot_buf, &lc->cap_slot_buf, sn * (15 * M + 6 * H) * sizeof(float)) ||
-        gric_reserve((void **)&lc->slot_ints, &lc->cap_slot_ints, 6 * sn * sizeof(int)))
+    if (gric_reserve((void **)&lc->slot_buf, &lc->cap_slot_buf, sn * (15 * M + 6 * H) * sizeof(float)))
         return -1;
     float *f = lc->slot_buf;
     lc->features = f;
@@ -61,15 +60,23 @@ static int reserve_slots(GricLatentCoder *lc, int n)
             f += sn * H;
         }
     }
-    int *k = lc->slot_ints;
+    lc->slots = n;
+    return 0;
+}
+
+/* Per-column arrays of a row of w positions.  0 or -1. */
+static int reserve_columns(GricLatentCoder *lc, int w)
+{
+    size_t sw = (size_t)w;
+    if (gric_reserve((void **)&lc->slot_ints, &lc->cap_slot_ints, 6 * sw * sizeof(int)))
+        return -1;
     int **arrays[6] = {&lc->site_y, &lc->site_x, &lc->iota, &lc->zeros, &lc->row_ref, &lc->row_sim};
     for (int a = 0; a < 6; a++)
-        *arrays[a] = k + a * sn;
-    for (int i = 0; i < n; i++) {
+        *arrays[a] = lc->slot_ints + a * sw;
+    for (int i = 0; i < w; i++) {
         lc->iota[i] = i;
         lc->zeros[i] = 0;
     }
-    lc->slots = n;
     return 0;
 }
 
@@ -82,7 +89,8 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
     if (gric_reserve((void **)&lc->y_hat, &lc->cap_y_hat, hw * M * sizeof(float)) ||
         gric_reserve((void **)&lc->hyper, &lc->cap_hyper, hw * 2 * M * sizeof(float)) ||
         gric_reserve((void **)&lc->ctx_rows, &lc->cap_ctx_rows, (size_t)w * 2 * M * sizeof(float)) ||
-        gric_reserve((void **)&lc->u, &lc->cap_u, hw * sizeof(double)) || reserve_slots(lc, 1))
+        gric_reserve((void **)&lc->u, &lc->cap_u, hw * sizeof(double)) || reserve_slots(lc, 1) ||
+        reserve_columns(lc, w))
         return -1;
     memset(lc->y_hat, 0, hw * M * sizeof(float));
     return gric_ref_reset(&lc->ref, h, w, (int)M);
@@ -150,13 +158,23 @@ static void stack_layer_sites(GricLatentCoder *lc, int s, int layer, int a, int 
     size_t out_stride = layer == 2 ? 3 * M : H;
     for (int i = a; i < b; i++)
         memcpy(out + (i - a) * out_stride, conv->b, (size_t)conv->cout * sizeof(float));
-    gric_exact_conv_sites(conv, in, in_stride, 1, b - a, lc->zeros, lc->iota, b - a, out, out_stride);
+    gric_exact_conv_sites(conv, in, in_stride, 1, b - a, lc->zeros, lc->iota, b - a, 0, 1, out,
+                          out_stride);
     if (layer < 2)
         for (int i = a; i < b; i++)
             gric_leaky_relu(out + (i - a) * out_stride, (size_t)conv->cout);
 }
 
 /* ---- decoder: one position at a time ---- */
+
+/* Slots [a, b) of part `part`, in whole groups of 4 sites where possible. */
+static void share_sites(int n, int part, int parts, int *a, int *b)
+{
+    int groups = (n + 3) / 4;
+    share(groups, part, parts, a, b);
+    *a = *a * 4 < n ? *a * 4 : n;
+    *b = *b * 4 < n ? *b * 4 : n;
+}
 
 /* Context partial sums from the two rows above, for a whole row at once. */
 static void task_context_rows(void *arg, int part, int parts)
@@ -165,12 +183,14 @@ static void task_context_rows(void *arg, int part, int parts)
     GricLatentCoder *lc = p->lc;
     const GricExactConv *ctx = &lc->model->context;
     int x0, x1, row = p->t / lc->w;
-    share(lc->w, part, parts, &x0, &x1);
+    share_sites(lc->w, part, parts, &x0, &x1);
     for (int x = x0; x < x1; x++) {
-        float *acc = lc->ctx_rows + (size_t)x * ctx->cout;
-        memcpy(acc, ctx->b, (size_t)ctx->cout * sizeof(float));
-        gric_exact_conv_at(ctx, lc->y_hat, lc->h, lc->w, row, x, 0, 2, acc);
+        lc->site_y[x] = row;
+        memcpy(lc->ctx_rows + (size_t)x * ctx->cout, ctx->b, (size_t)ctx->cout * sizeof(float));
     }
+    gric_exact_conv_sites(ctx, lc->y_hat, (size_t)ctx->cin, lc->h, lc->w, lc->site_y + x0,
+                          lc->iota + x0, x1 - x0, 0, 2, lc->ctx_rows + (size_t)x0 * ctx->cout,
+                          (size_t)ctx->cout);
 }
 
 /* ctx (left taps added to the row sums) and ref features of position t. */
@@ -279,14 +299,6 @@ typedef struct {
     int row, parts;
 } Row;
 
-/* Slots [a, b) of part `part`, in whole groups of 4 sites where possible. */
-static void share_sites(int n, int part, int parts, int *a, int *b)
-{
-    int groups = (n + 3) / 4;
-    share(groups, part, parts, a, b);
-    *a = *a * 4 < n ? *a * 4 : n;
-    *b = *b * 4 < n ? *b * 4 : n;
-}
 
 /* ctx, stack_local and U for the row's positions [a, b). */
 static void task_row_local(void *arg, int part, int parts)
@@ -304,7 +316,7 @@ static void task_row_local(void *arg, int part, int parts)
         memcpy(lc->features + x * 6 * M, m->context.b, 2 * M * sizeof(float));
     }
     gric_exact_conv_sites(&m->context, lc->y_hat, M, lc->h, w, lc->site_y + a, lc->iota + a, b - a,
-                          lc->features + a * 6 * M, 6 * M);
+                          0, m->context.k, lc->features + a * 6 * M, 6 * M);
     for (int layer = 0; layer < 3; layer++)
         stack_layer_sites(lc, 0, layer, a, b);
     for (int x = a; x < b; x++) {
@@ -334,7 +346,7 @@ static void task_row_mixture(void *arg, int part, int parts)
                2 * M * sizeof(float));
     }
     gric_exact_conv_sites(&m->reference, lc->y_hat, M, lc->h, w, lc->site_y + a, lc->site_x + a,
-                          b - a, lc->features + a * 6 * M + 2 * M, 6 * M);
+                          b - a, 0, m->reference.k, lc->features + a * 6 * M + 2 * M, 6 * M);
     for (int x = a; x < b; x++)
         if (lc->row_ref[x] < 0)
             memset(lc->features + x * 6 * M + 2 * M, 0, 2 * M * sizeof(float));

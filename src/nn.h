@@ -58,13 +58,14 @@ void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, i
    position compute exactly what one thread would. */
 void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
                           int ky0, int ky1, int co0, int co1, float *acc);
-/* gric_exact_conv_at over all taps for n output positions at once, bit-identical to n separate
-   calls: position i is (oy[i], ox[i]) and accumulates into acc + i * acc_stride; input position
-   p of the h x w plane starts at in + p * in_stride (in_stride >= cin, so a 1x1 layer can read
-   a slice of wider rows).  Each weight is read once per few positions instead of once per
-   position, which is what the encoder's speed rests on (the decoder has one position at a time). */
+/* gric_exact_conv_at for n output positions at once, bit-identical to n separate calls:
+   position i is (oy[i], ox[i]) and accumulates taps of rows [ky0, ky1) into acc + i * acc_stride;
+   input position p of the h x w plane starts at in + p * in_stride (in_stride >= cin, so a 1x1
+   layer can read a slice of wider rows).  Each weight is read once per few positions instead of
+   once per position: one position at a time, the kernel is bound by reading the weights. */
 void gric_exact_conv_sites(const GricExactConv *c, const float *in, size_t in_stride, int h, int w,
-                           const int *oy, const int *ox, int n, float *acc, size_t acc_stride);
+                           const int *oy, const int *ox, int n, int ky0, int ky1, float *acc,
+                           size_t acc_stride);
 void gric_leaky_relu(float *x, size_t n); /* x < 0 ? 0.2f * x : x */
 
 #endif

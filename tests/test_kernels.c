@@ -134,7 +134,7 @@ static void test_exact(const ExactCase *e)
             for (int co = 0; co < cout; co++)
                 batch[(size_t)i * (cout + 1) + co] = e->bias ? b[co] : 0.0f;
         }
-        gric_exact_conv_sites(&c, wide, stride_in, e->h, e->w, sy, sx, n, batch, cout + 1);
+        gric_exact_conv_sites(&c, wide, stride_in, e->h, e->w, sy, sx, n, 0, k, batch, cout + 1);
         for (int i = 0; i < n; i++)
             sites_bad += memcmp(batch + (size_t)i * (cout + 1), out + ((size_t)sy[i] * ow + sx[i]) * cout,
                                 cout * sizeof(float)) != 0;
