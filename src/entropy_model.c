@@ -299,7 +299,6 @@ typedef struct {
     int row, parts;
 } Row;
 
-
 /* ctx, stack_local and U for the row's positions [a, b). */
 static void task_row_local(void *arg, int part, int parts)
 {
@@ -309,8 +308,6 @@ static void task_row_local(void *arg, int part, int parts)
     size_t M = (size_t)m->M;
     int a, b, w = lc->w;
     share_sites(w, part, parts, &a, &b);
-    if (a == b)
-        return;
     for (int x = a; x < b; x++) {
         lc->site_y[x] = r->row;
         memcpy(lc->features + x * 6 * M, m->context.b, 2 * M * sizeof(float));
@@ -334,8 +331,6 @@ static void task_row_mixture(void *arg, int part, int parts)
     size_t M = (size_t)m->M;
     int a, b, w = lc->w;
     share_sites(w, part, parts, &a, &b);
-    if (a == b)
-        return;
     for (int x = a; x < b; x++) {
         int ref = lc->row_ref[x];
         /* a position without reference is computed at (0, 0) and then zeroed */
