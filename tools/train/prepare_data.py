@@ -9,12 +9,15 @@ JPEG artefacts so the codec does not learn to reproduce them.  Photos of
 400-720 px (OpenCV's and scikit-image's samples, Stellarium's landscape
 panoramas) are kept at their own size.  Grey-scale images (ultrasound,
 scanned text, test charts) are dropped: the codec is judged on colour photos.
+Enlightenment's 4K photo backgrounds come inside Edje files; `edje_decc`
+(Debian's libedje-bin, installed when missing) unpacks them.
 
 Usage: prepare_data.py [--out DIR] [--work DIR]
 """
 import argparse
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -25,7 +28,10 @@ PACKAGES = [
     "mate-backgrounds", "ukui-wallpapers", "plasma-workspace-wallpapers",
     "gnome-backgrounds", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
     "python3-skimage", "lxqt-themes", "stellarium-data", "opencv-doc", "digikam-data",
+    "enlightenment-data",
 ]
+# Enlightenment backgrounds that are drawings, not photos.
+EDJE_DRAWINGS = ("Dunes", "Flat-", "Paper-Flower", "Squiggle", "Sunset-Hills")
 # Inside those packages, paths that hold drawings, screenshots or maps.
 EXCLUDED_PATHS = ("/doc/HTML/", "/opencv4/html/", "/skycultures/", "/nebulae/", "/plymouth/",
                   "/grub/", "/lxqt/themes/", "/textures/", "/scenery3d/", "/webroot/",
@@ -48,7 +54,27 @@ def unpack(work):
         subprocess.run(["apt-get", "download"] + missing, cwd=debs, check=True)
     for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):
         subprocess.run(["dpkg", "-x", deb, root], check=True)
+    unpack_edje(root)
     return root
+
+
+def unpack_edje(root):
+    """Each Edje background's largest image, as root/edje/NAME/img.png."""
+    files = glob.glob(os.path.join(root, "usr/share/enlightenment/data/backgrounds/*.edj"))
+    files = [f for f in files if not os.path.basename(f).startswith(EDJE_DRAWINGS)]
+    if files and not shutil.which("edje_decc"):
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "libedje-bin"],
+                       check=True)
+    out = os.path.join(root, "edje")
+    os.makedirs(out, exist_ok=True)
+    for f in sorted(files):
+        name = os.path.splitext(os.path.basename(f))[0]
+        if not os.path.isdir(os.path.join(out, name)):
+            subprocess.run(["edje_decc", f], cwd=out, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)   # D-Bus noise from EFL
+        # img.png is the full-size original; the img-WxH.png copies are its downscales
+        for extra in glob.glob(os.path.join(out, name, "img-*.png")):
+            os.remove(extra)
 
 
 def candidates(root):
