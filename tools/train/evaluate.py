@@ -7,7 +7,7 @@
 Codes 256x256 centre crops of every 12th training image at qualities
 0, 25, 50, 75 and 100 with `forward_coding` (hard rounding, the model's own
 bit estimate) and prints bpp and PSNR for the last step's weights and for
-their moving average (what export.py ships), and with --weights for an
+their moving averages (export.py ships one), and with --weights for an
 exported weight file too (with its BD-rate against the last step's
 weights), so a run can be watched, and two ways of training compared,
 between benchmarks.
@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 from bench import bd_rate  # noqa: E402
-from train import checkpoint_model, texture  # noqa: E402
+from train import AVERAGES, checkpoint_model, texture  # noqa: E402
 import weightfile  # noqa: E402
 
 QUALITIES = (0, 25, 50, 75, 100)
@@ -70,9 +70,9 @@ def main():
     st = torch.load(args.state, map_location="cpu")
     images = crops(args.images, args.every, args.min_texture)
     print("step %d, %d crops of %dx%d" % (st["step"], len(images), CROP, CROP))
-    models = [("last step", checkpoint_model(st, averaged=False))]
-    if "ema" in st:
-        models.append(("average", checkpoint_model(st)))
+    models = [("last step", checkpoint_model(st, average=None))]
+    models += [("%s avg" % name, checkpoint_model(st, name)) for name, key in AVERAGES.items()
+               if key in st]
     if args.weights:
         models.append(("file", weightfile.load_model(args.weights)[0]))
     first = None

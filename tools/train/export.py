@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train import checkpoint_model  # noqa: E402
+from train import AVERAGES, checkpoint_model  # noqa: E402
 import weightfile  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -61,11 +61,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data", "gric-model.bin"))
     ap.add_argument("--parity", default=os.path.join(ROOT, "data", "parity.bin"))
     ap.add_argument("--parity-image", default=os.path.join(ROOT, "data", "sample.png"))
+    ap.add_argument("--average", choices=sorted(AVERAGES), default="fast",
+                    help="which parameter average to ship (evaluate.py compares them)")
     args = ap.parse_args()
 
     st = torch.load(args.state, map_location="cpu")
-    model_id = weightfile.export(checkpoint_model(st), args.out, train_steps=st["step"])
-    print("wrote %s (model id %016x, step %d)" % (args.out, model_id, st["step"]))
+    model_id = weightfile.export(checkpoint_model(st, args.average), args.out, train_steps=st["step"])
+    print("wrote %s (model id %016x, step %d, %s average)" % (args.out, model_id, st["step"],
+                                                             args.average))
 
     reloaded, _ = weightfile.load_model(args.out)
     bits = write_parity(reloaded.eval(), args.parity, parity_image(args.parity_image),

@@ -18,7 +18,8 @@ python3 tools/train/export.py --state /tmp/gric-state/train_state.pt \
 python3 - "$out" <<'PY'
 import sys, torch
 st = torch.load("/tmp/gric-state/train_state.pt", map_location="cpu")
-torch.save(dict(model=st["model"], ema=st["ema"], step=st["step"], history=st["history"],
+averages = {k: st[k] for k in ("ema", "ema_slow") if k in st}
+torch.save(dict(model=st["model"], **averages, step=st["step"], history=st["history"],
                 config=st["config"]), "/tmp/gric-state/weights.pt")
 data = open("/tmp/gric-state/weights.pt", "rb").read()
 for i in range(0, len(data), 15 << 20):

@@ -10,8 +10,10 @@ The checkpoint (weights + optimiser + RNG state) lives in --state
 shipped weight file in data/ so training never restarts from scratch.
 Each sample of a batch draws one of the K rate points; the loss is
 lambda_k * 255^2 * MSE + bpp, averaged over the batch.  The checkpoint also
-keeps an exponential moving average of the parameters (--ema-decay): that
-average, not the last step's noisy weights, is what export.py ships.
+keeps exponential moving averages of the parameters: one with --ema-decay
+(what export.py ships) and a slower one with --slow-ema-decay, so that
+evaluate.py can tell which of them (and not the last step's noisy weights)
+is better to ship (export.py --average slow).
 """
 import argparse
 import glob
@@ -38,13 +40,17 @@ def texture(crop):
     return np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
 
 
-def checkpoint_model(st, averaged=True):
-    """The model a checkpoint holds: its parameter average (what export.py
-    ships) or, with averaged=False, the last step's parameters."""
+AVERAGES = {"fast": "ema", "slow": "ema_slow"}   # name -> checkpoint key
+
+
+def checkpoint_model(st, average="fast"):
+    """The model a checkpoint holds: one of its parameter averages
+    (AVERAGES; "fast" is what export.py ships by default) or, with
+    average=None, the last step's parameters."""
     cfg = st["config"]
     model = GlobalReferenceModel(cfg["N"], cfg["M"], cfg["H"],
                                  tuple(st["model"]["lambdas"].tolist()))
-    model.load_state_dict(dict(st["model"], **st.get("ema", {})) if averaged else st["model"])
+    model.load_state_dict(dict(st["model"], **st[AVERAGES[average]]) if average else st["model"])
     return model
 
 
@@ -105,6 +111,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ema-decay", type=float, default=0.999,
                     help="per-step decay of the shipped parameter average")
+    ap.add_argument("--slow-ema-decay", type=float, default=0.9998,
+                    help="per-step decay of the slower average kept beside it")
     # sizes of a new model; a resumed one keeps its own
     ap.add_argument("--N", type=int, default=96)
     ap.add_argument("--M", type=int, default=160)
@@ -134,15 +142,15 @@ def main():
     rest = [p for p in model.parameters() if all(p is not g for g in gains)]
     opt = torch.optim.Adam([dict(params=rest), dict(params=gains, scale=GAIN_LR_SCALE)], lr=args.lr)
     step, history = 0, []
-    average = None
+    averages = {}
     if st is not None:
         gain_ids = st["opt"]["param_groups"][1]["params"] if "opt" in st else ()
         migrated = model.migrate_rate_points(st["model"], model.lambdas, st.get("opt"), gain_ids)
         if migrated:
             print("rate points moved to %s" % model.lambdas.tolist(), flush=True)
         model.load_state_dict(st["model"])
-        if "ema" in st and not migrated:
-            average = st["ema"]
+        if not migrated:
+            averages = {key: st[key] for key in AVERAGES.values() if key in st}
         step, history = st["step"], st.get("history", [])
         if "opt" in st:
             opt.load_state_dict(st["opt"])
@@ -152,10 +160,13 @@ def main():
     # channels-last convolutions: 0.247 -> 0.229 s/step on the 2-core CPU
     layout = torch.channels_last
     model.to(dev, memory_format=layout)
-    if average is None:
-        average = {k: p.detach().clone() for k, p in model.named_parameters()}
-    average = {k: v.to(dev) for k, v in average.items()}
-    named = [(average[k], p) for k, p in model.named_parameters()]
+    decays = {AVERAGES["fast"]: args.ema_decay, AVERAGES["slow"]: args.slow_ema_decay}
+    # a missing average starts from the other one, or else from the weights
+    initial = averages.get("ema") or averages.get("ema_slow") or dict(model.named_parameters())
+    averages = {key: {k: v.detach().clone().to(dev) for k, v in averages.get(key, initial).items()}
+                for key in decays}
+    tracked = [(decays[key], [(avg[k], p) for k, p in model.named_parameters()])
+               for key, avg in averages.items()]
     for g in opt.param_groups:
         g["lr"] = args.lr * g.get("scale", 1)
     sampler = PatchSampler(args.data, args.patch, args.seed + step, args.full_texture)
@@ -164,7 +175,7 @@ def main():
 
     def save():
         tmp = args.state + ".tmp"
-        torch.save(dict(model=model.state_dict(), ema=average, opt=opt.state_dict(), step=step,
+        torch.save(dict(model=model.state_dict(), **averages, opt=opt.state_dict(), step=step,
                         history=history, torch_rng=torch.get_rng_state(),
                         config=dict(N=args.N, M=args.M, H=args.H)), tmp)
         os.replace(tmp, args.state)
@@ -187,8 +198,9 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
-            for a, p in named:
-                a.mul_(args.ema_decay).add_(p, alpha=1 - args.ema_decay)
+            for decay, pairs in tracked:
+                for a, p in pairs:
+                    a.mul_(decay).add_(p, alpha=1 - decay)
         step += 1
         psnr = (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean().item()
         acc += (loss.item(), bpp.mean().item(), psnr)
