@@ -63,31 +63,39 @@ static int input_index(const GricExactConv *c, int o, int kk, int n, int *i)
     return v >= 0 && v < n;
 }
 
-/* acc[co] += sum over ci of wt[ci][co] * x[ci], ci ascending, for each co independently.
- * Outputs go in blocks of BLOCK held in a local array across four input channels; the
- * fixed trip counts let gcc vectorise at -O2's very-cheap cost model, which rejects loops
- * needing a scalar epilogue. */
-#define BLOCK 8
-static void accumulate(float *restrict acc, const float *restrict wt, const float *restrict x,
-                       int cin, int cout, int co0, int co1)
+typedef float vec8 __attribute__((vector_size(32)));
+
+/* acc[co] += sum over ci of wt[ci][co] * x[ci], ci ascending, for each co in [co0, co1)
+ * independently.  GCC vector types, element-wise, so the width does not change any sum
+ * (memcpy: unaligned loads and stores).  Four blocks of 8 outputs run at once: the sums are
+ * chains of dependent adds, and one chain at a time would wait on the adder's latency. */
+static inline __attribute__((always_inline)) void
+accumulate(float *restrict acc, const float *restrict wt, const float *restrict x, int cin,
+           int cout, int co0, int co1)
 {
     int co = co0;
-    for (; co + BLOCK <= co1; co += BLOCK) {
-        float a[BLOCK];
-        for (int v = 0; v < BLOCK; v++)
-            a[v] = acc[co + v];
-        int ci = 0;
-        for (; ci + 4 <= cin; ci += 4) {
-            const float *w = wt + (size_t)ci * cout + co;
-            for (int j = 0; j < 4; j++)
-                for (int v = 0; v < BLOCK; v++)
-                    a[v] = a[v] + w[(size_t)j * cout + v] * x[ci + j];
+    for (; co + 32 <= co1; co += 32) {
+        vec8 a[4], wv;
+        memcpy(a, acc + co, sizeof(a));
+        const float *w = wt + co;
+        for (int ci = 0; ci < cin; ci++, w += cout) {
+            const float xv = x[ci];
+            for (int b = 0; b < 4; b++) {
+                memcpy(&wv, w + 8 * b, sizeof(wv));
+                a[b] = a[b] + wv * xv;
+            }
         }
-        for (; ci < cin; ci++)
-            for (int v = 0; v < BLOCK; v++)
-                a[v] = a[v] + wt[(size_t)ci * cout + co + v] * x[ci];
-        for (int v = 0; v < BLOCK; v++)
-            acc[co + v] = a[v];
+        memcpy(acc + co, a, sizeof(a));
+    }
+    for (; co + 8 <= co1; co += 8) {
+        vec8 a, wv;
+        memcpy(&a, acc + co, sizeof(a));
+        const float *w = wt + co;
+        for (int ci = 0; ci < cin; ci++, w += cout) {
+            memcpy(&wv, w, sizeof(wv));
+            a = a + wv * x[ci];
+        }
+        memcpy(acc + co, &a, sizeof(a));
     }
     for (; co < co1; co++) {
         float a = acc[co];
@@ -97,13 +105,10 @@ static void accumulate(float *restrict acc, const float *restrict wt, const floa
     }
 }
 
-/* accumulate() for n <= SITES output positions at once: each weight row is
- * loaded once for all of them (one position at a time, the kernel is bound by
- * reading the weights).  GCC vector types, element-wise, so every output
- * still sees acc = acc + w * x with ci ascending.  Inlined with a constant n
- * so the loops over positions unroll. */
+/* accumulate() for n <= SITES output positions at once: each weight vector
+ * serves all of them, and their sums are independent chains.  Inlined with a
+ * constant n so the loops over positions unroll. */
 #define SITES 4
-typedef float vec8 __attribute__((vector_size(32)));
 
 static inline __attribute__((always_inline)) void
 accumulate_sites(float *const acc[SITES], const float *const x[SITES], const float *restrict wt,
@@ -111,7 +116,7 @@ accumulate_sites(float *const acc[SITES], const float *const x[SITES], const flo
 {
     int co = 0;
     for (; co + 8 <= cout; co += 8) {
-        vec8 a[SITES], wv;   /* memcpy: unaligned loads and stores */
+        vec8 a[SITES], wv;
         for (int s = 0; s < n; s++)
             memcpy(&a[s], acc[s] + co, sizeof(vec8));
         const float *w = wt + co;
@@ -175,8 +180,9 @@ void gric_exact_conv_at(const GricExactConv *c, const float *in, int h, int w, i
     gric_exact_conv_part(c, in, h, w, oy, ox, ky0, ky1, 0, c->cout, acc);
 }
 
-void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
-                          int ky0, int ky1, int co0, int co1, float *acc)
+__attribute__((target_clones("avx2", "default")))
+static void conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
+                      int ky0, int ky1, int co0, int co1, float *acc)
 {
     const int k = c->k;
     for (int ky = ky0; ky < ky1; ky++) {
@@ -191,6 +197,12 @@ void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w,
                        in + ((size_t)iy * w + ix) * c->cin, c->cin, c->cout, co0, co1);
         }
     }
+}
+
+void gric_exact_conv_part(const GricExactConv *c, const float *in, int h, int w, int oy, int ox,
+                          int ky0, int ky1, int co0, int co1, float *acc)
+{
+    conv_part(c, in, h, w, oy, ox, ky0, ky1, co0, co1, acc);
 }
 
 void gric_exact_conv(const GricExactConv *c, const float *in, int h, int w, float *out)

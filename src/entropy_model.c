@@ -99,17 +99,30 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w)
 /* The decoder's work for one position is cut into chunks of output channels
  * (or Gram columns) that the pool's threads share: every value is still
  * computed by one thread in the fixed order, so the result does not depend
- * on the thread count.  Chunks of a few thousand MACs keep the hand-off cheap. */
+ * on the thread count.  Chunks of a few thousand MACs keep the hand-off cheap;
+ * one thread takes the work whole, so the kernels get long runs of outputs. */
 #define CHUNKS 8
+#define OUTPUT_BLOCK 32   /* outputs the exact kernel sums at once */
+#define SITE_GROUP 4      /* positions gric_exact_conv_sites takes at once */
 typedef struct {
     GricLatentCoder *lc;
     int t, ref, layer;
 } Position;
 
-static void share(int n, int part, int parts, int *a, int *b)
+static int chunks(const GricLatentCoder *lc)
 {
-    *a = (int)((long)n * part / parts);
-    *b = (int)((long)n * (part + 1) / parts);
+    return lc->pool ? CHUNKS : 1;
+}
+
+/* [a, b): part `part` of `parts` of [0, n), cut at multiples of `unit` (the
+ * kernels' block of outputs, or a group of sites) where n allows. */
+static void share(int n, int unit, int part, int parts, int *a, int *b)
+{
+    int units = (n + unit - 1) / unit;
+    *a = (int)((long)units * part / parts) * unit;
+    *b = (int)((long)units * (part + 1) / parts) * unit;
+    *a = *a < n ? *a : n;
+    *b = *b < n ? *b : n;
 }
 
 /* U (MODEL.md §3): the mean likelihood of a position's values under its
@@ -167,15 +180,6 @@ static void stack_layer_sites(GricLatentCoder *lc, int s, int layer, int a, int 
 
 /* ---- decoder: one position at a time ---- */
 
-/* Slots [a, b) of part `part`, in whole groups of 4 sites where possible. */
-static void share_sites(int n, int part, int parts, int *a, int *b)
-{
-    int groups = (n + 3) / 4;
-    share(groups, part, parts, a, b);
-    *a = *a * 4 < n ? *a * 4 : n;
-    *b = *b * 4 < n ? *b * 4 : n;
-}
-
 /* Context partial sums from the two rows above, for a whole row at once. */
 static void task_context_rows(void *arg, int part, int parts)
 {
@@ -183,7 +187,7 @@ static void task_context_rows(void *arg, int part, int parts)
     GricLatentCoder *lc = p->lc;
     const GricExactConv *ctx = &lc->model->context;
     int x0, x1, row = p->t / lc->w;
-    share_sites(lc->w, part, parts, &x0, &x1);
+    share(lc->w, SITE_GROUP, part, parts, &x0, &x1);
     for (int x = x0; x < x1; x++) {
         lc->site_y[x] = row;
         memcpy(lc->ctx_rows + (size_t)x * ctx->cout, ctx->b, (size_t)ctx->cout * sizeof(float));
@@ -200,7 +204,7 @@ static void task_features(void *arg, int part, int parts)
     GricLatentCoder *lc = p->lc;
     const GricModel *m = lc->model;
     int C2 = 2 * m->M, c0, c1, w = lc->w;
-    share(C2, part, parts, &c0, &c1);
+    share(C2, OUTPUT_BLOCK, part, parts, &c0, &c1);
     float *ctx = lc->features, *ref = lc->features + C2;
     memcpy(ctx + c0, lc->ctx_rows + (size_t)(p->t % w) * C2 + c0, (size_t)(c1 - c0) * sizeof(float));
     gric_exact_conv_part(&m->context, lc->y_hat, lc->h, w, p->t / w, p->t % w, 2, 3, c0, c1, ctx);
@@ -224,7 +228,7 @@ static void task_stack_layer(void *arg, int part, int parts)
         const float *in = i == 0 ? lc->features : lc->hidden[s][i - 1];
         float *out = i == 2 ? lc->params[s] : lc->hidden[s][i];
         int c0, c1;
-        share(layer->cout, part, parts, &c0, &c1);
+        share(layer->cout, OUTPUT_BLOCK, part, parts, &c0, &c1);
         memcpy(out + c0, layer->b + c0, (size_t)(c1 - c0) * sizeof(float));
         gric_exact_conv_part(layer, in, 1, 1, 0, 0, 0, 1, c0, c1, out);
         if (i < 2)
@@ -236,7 +240,7 @@ static void task_gram(void *arg, int part, int parts)
 {
     const Position *p = arg;
     int j0, j1;
-    share(gric_ref_gram_width(&p->lc->ref), part, parts, &j0, &j1);
+    share(gric_ref_gram_width(&p->lc->ref), 1, part, parts, &j0, &j1);
     gric_ref_gram(&p->lc->ref, p->t, j0, j1);
 }
 
@@ -245,7 +249,7 @@ static void record(GricLatentCoder *lc, int t, const int32_t *values)
 {
     gric_ref_store(&lc->ref, t, values);
     Position p = {lc, t, -1, 0};
-    gric_pool_run(lc->pool, task_gram, &p, CHUNKS);
+    gric_pool_run(lc->pool, task_gram, &p, chunks(lc));
 }
 
 /* Features of position t and the three stacks' outputs in slot 0;
@@ -254,16 +258,16 @@ static double predict(GricLatentCoder *lc, int t)
 {
     Position p = {lc, t, -1, 0};
     if (t % lc->w == 0)
-        gric_pool_run(lc->pool, task_context_rows, &p, CHUNKS);
+        gric_pool_run(lc->pool, task_context_rows, &p, chunks(lc));
     int k;
     p.ref = gric_ref_search(&lc->ref, t, &k);
     lc->ref_index = p.ref;
     lc->sim_k = k;
-    gric_pool_run(lc->pool, task_features, &p, CHUNKS);
+    gric_pool_run(lc->pool, task_features, &p, chunks(lc));
     size_t C2 = 2 * (size_t)lc->model->M;
     memcpy(lc->features + 2 * C2, lc->hyper + (size_t)t * C2, C2 * sizeof(float));
     for (p.layer = 0; p.layer < 3; p.layer++)
-        gric_pool_run(lc->pool, task_stack_layer, &p, CHUNKS);
+        gric_pool_run(lc->pool, task_stack_layer, &p, chunks(lc));
     return confidence(lc, p.ref, k);
 }
 
@@ -307,7 +311,7 @@ static void task_row_local(void *arg, int part, int parts)
     const GricModel *m = lc->model;
     size_t M = (size_t)m->M;
     int a, b, w = lc->w;
-    share_sites(w, part, parts, &a, &b);
+    share(w, SITE_GROUP, part, parts, &a, &b);
     for (int x = a; x < b; x++) {
         lc->site_y[x] = r->row;
         memcpy(lc->features + x * 6 * M, m->context.b, 2 * M * sizeof(float));
@@ -330,7 +334,7 @@ static void task_row_mixture(void *arg, int part, int parts)
     const GricModel *m = lc->model;
     size_t M = (size_t)m->M;
     int a, b, w = lc->w;
-    share_sites(w, part, parts, &a, &b);
+    share(w, SITE_GROUP, part, parts, &a, &b);
     for (int x = a; x < b; x++) {
         int ref = lc->row_ref[x];
         /* a position without reference is computed at (0, 0) and then zeroed */
@@ -358,8 +362,9 @@ GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRa
         return GRIC_ERR_NOMEM;
     for (size_t i = 0; i < (size_t)lc->h * w * M; i++)
         lc->y_hat[i] = (float)y_hat[i];
-    int groups = (w + 3) / 4, threads = gric_pool_threads(lc->pool);
-    Row r = {lc, y_hat, 0, groups < 2 * threads ? groups : 2 * threads};
+    /* two parts per thread even out rows that do not split evenly */
+    int groups = (w + SITE_GROUP - 1) / SITE_GROUP, parts = 2 * gric_pool_threads(lc->pool);
+    Row r = {lc, y_hat, 0, lc->pool ? (groups < parts ? groups : parts) : 1};
     for (r.row = 0; r.row < lc->h; r.row++) {
         gric_pool_run(lc->pool, task_row_local, &r, r.parts);
         for (int x = 0; x < w; x++) {
