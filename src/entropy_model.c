@@ -60,7 +60,6 @@ static int reserve_slots(GricLatentCoder *lc, int n)
             f += sn * H;
         }
     }
-    lc->slots = n;
     return 0;
 }
 
@@ -159,7 +158,7 @@ static void mixture_for(const GricLatentCoder *lc, int slot, int c, double conf,
     gric_mixture_init(mix, &lc->model->tables, pi, mu, ls, conf);
 }
 
-/* Layer `layer` of stack s over slots [a, b): n positions at once. */
+/* Layer `layer` of stack s for the positions in slots [a, b), all at once. */
 static void stack_layer_sites(GricLatentCoder *lc, int s, int layer, int a, int b)
 {
     const GricModel *m = lc->model;

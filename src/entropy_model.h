@@ -19,11 +19,10 @@ typedef struct GricLatentCoder {
     float *hyper;        /* HWC (h, w, 2M): h_s(z_hat) */
     float *ctx_rows;     /* decoder: (w, 2M) context partial sums from the two rows above */
     /* Work slots, one per position of a latent row (the decoder uses slot 0 only): */
-    int slots;
     float *features;     /* [ctx, ref, hyper], 6M per slot */
     float *hidden[3][2]; /* stack activations, H per slot */
     float *params[3];    /* stack outputs, 3M per slot */
-    int *site_y, *site_x, *iota, *zeros;  /* encoder: conv site coordinates, slots each */
+    int *site_y, *site_x, *iota, *zeros;  /* conv site coordinates, w each */
     int *row_ref, *row_sim;               /* encoder: each slot's reference and similarity */
     float *slot_buf;
     int *slot_ints;
