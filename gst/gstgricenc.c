@@ -19,12 +19,14 @@ GST_DEBUG_CATEGORY_STATIC (gst_gric_enc_debug);
 
 #define DEFAULT_QUALITY 75
 #define DEFAULT_THREADS 0
+#define DEFAULT_RDO_SLOPE GRIC_RDO_SLOPE_DEFAULT
 
 enum
 {
   PROP_0,
   PROP_QUALITY,
   PROP_THREADS,
+  PROP_RDO_SLOPE,
   PROP_MODEL,
 };
 
@@ -54,6 +56,7 @@ gst_gric_enc_init (GstGricEnc * self)
 {
   self->quality = DEFAULT_QUALITY;
   self->threads = DEFAULT_THREADS;
+  self->rdo_slope = DEFAULT_RDO_SLOPE;
 }
 
 static void
@@ -79,6 +82,9 @@ gst_gric_enc_set_property (GObject * object, guint prop_id,
     case PROP_THREADS:
       self->threads = g_value_get_int (value);
       break;
+    case PROP_RDO_SLOPE:
+      self->rdo_slope = g_value_get_uint (value);
+      break;
     case PROP_MODEL:
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
@@ -103,6 +109,9 @@ gst_gric_enc_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_THREADS:
       g_value_set_int (value, self->threads);
+      break;
+    case PROP_RDO_SLOPE:
+      g_value_set_uint (value, self->rdo_slope);
       break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
@@ -200,6 +209,7 @@ gst_gric_enc_handle_frame (GstVideoEncoder * venc, GstVideoCodecFrame * frame)
   guint8 *out = NULL;
   size_t out_size = 0;
   gint quality, threads;
+  guint rdo_slope;
 
   if (!gst_video_frame_map (&raw, info, frame->input_buffer, GST_MAP_READ)) {
     gst_video_codec_frame_unref (frame);
@@ -208,12 +218,14 @@ gst_gric_enc_handle_frame (GstVideoEncoder * venc, GstVideoCodecFrame * frame)
     return GST_FLOW_ERROR;
   }
 
-  /* Both may change while playing; they apply from the next frame on. */
+  /* All may change while playing; they apply from the next frame on. */
   GST_OBJECT_LOCK (self);
   quality = self->quality;
   threads = self->threads;
+  rdo_slope = self->rdo_slope;
   GST_OBJECT_UNLOCK (self);
   gric_encoder_set_threads (self->encoder, threads);
+  gric_encoder_set_rdo_slope (self->encoder, rdo_slope);
 
   gst_gric_convert_to_rgb (&self->convert, &raw, &rgb, &stride);
   status = gric_encode (self->encoder, rgb, GST_VIDEO_INFO_WIDTH (info),
@@ -258,6 +270,14 @@ gst_gric_enc_class_init (GstGricEncClass * klass)
       g_param_spec_int ("threads", "Threads",
           "Worker threads per frame (0 = one per CPU core, 1 = no extra "
           "threads)", 0, 1024, DEFAULT_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_RDO_SLOPE,
+      g_param_spec_uint ("rdo-slope", "RDO slope",
+          "Rate-distortion optimised quantisation: price of squared latent "
+          "error in nats (0 = plain rounding, about 15% faster to encode "
+          "for about 2.5% more bits); any value decodes everywhere", 0, 1000,
+          DEFAULT_RDO_SLOPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MODEL,

@@ -20,6 +20,7 @@ struct _GstGricEnc {
   /* properties, under the object lock */
   gint quality;
   gint threads;
+  guint rdo_slope;
   gchar *model_path;
 
   /* codec context, alive from start to stop */

@@ -72,6 +72,15 @@ GricEncoder *gric_encoder_new(const GricModel *model, GricError *err);
 void gric_encoder_free(GricEncoder *enc);
 /* Worker threads for encoding (1 = no extra threads, 0 = one per core). */
 void gric_encoder_set_threads(GricEncoder *enc, int threads);
+/* Rate-distortion optimised quantisation: the encoder may round a latent to
+ * its other integer neighbour where the bits that saves are worth more than
+ * the error it adds.  slope is the price of a unit of squared latent error,
+ * in nats: GRIC_RDO_SLOPE_DEFAULT unless set, 0 = plain rounding, which
+ * encodes about 15% faster (the entropy model then runs a latent row at a
+ * time) for about 2.5% more bits at equal PSNR.  Any slope decodes with
+ * every decoder. */
+#define GRIC_RDO_SLOPE_DEFAULT 20
+void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
 /* Encode one packed RGB8 image (stride bytes per row) into a frame.
  * On success *out holds a malloc'ed frame of *out_size bytes (free with
  * gric_free).  Returns GRIC_OK or an error status. */

@@ -12,6 +12,7 @@
 struct GricEncoder {
     const GricModel *model;
     int threads;
+    unsigned rdo_slope;  /* 0: plain rounding */
     GricLatentCoder lc;
     GricRansEncoder rans_z, rans_y;
     float *y;            /* CHW analysis output, then scaled by the gain */
@@ -34,6 +35,7 @@ GricEncoder *gric_encoder_new(const GricModel *model, GricError *err)
     }
     e->model = model;
     e->threads = 1;
+    e->rdo_slope = GRIC_RDO_SLOPE_DEFAULT;
     e->gain = malloc((size_t)model->M * sizeof(float));
     e->inv_gain = malloc((size_t)model->M * sizeof(float));
     if (!e->gain || !e->inv_gain) {
@@ -65,6 +67,11 @@ void gric_encoder_set_threads(GricEncoder *e, int threads)
 {
     e->threads = gric_resolve_threads(threads);
     gric_latent_coder_set_threads(&e->lc, e->threads);
+}
+
+void gric_encoder_set_rdo_slope(GricEncoder *e, unsigned slope)
+{
+    e->rdo_slope = slope;
 }
 
 double gric_encoder_estimated_bits(const GricEncoder *e)
@@ -110,7 +117,9 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     if (st == GRIC_OK)
         st = gric_z_encode(m, e->z_hat, g.hz, g.wz, &e->rans_z, &z_bits);
     if (st == GRIC_OK)
-        st = gric_latents_encode(&e->lc, e->y_hat, &e->rans_y);
+        st = e->rdo_slope > 0
+                 ? gric_latents_encode_rdo(&e->lc, e->y_hwc, e->y_hat, e->rdo_slope, &e->rans_y)
+                 : gric_latents_encode(&e->lc, e->y_hat, &e->rans_y);
     uint8_t *zs = NULL, *ys = NULL;
     size_t z_len = 0, y_len = 0;
     if (st == GRIC_OK && (gric_rans_enc_finish(&e->rans_z, &zs, &z_len) ||

@@ -270,6 +270,17 @@ static double predict(GricLatentCoder *lc, int t)
     return confidence(lc, p.ref, k);
 }
 
+/* Position t's values v are coded: U, the conv input and the search learn them. */
+static void learn_position(GricLatentCoder *lc, int t, const int32_t *v)
+{
+    int M = lc->model->M;
+    lc->u[t] = local_likelihood(lc, lc->params[0], v);
+    float *yf = lc->y_hat + (size_t)t * M;
+    for (int c = 0; c < M; c++)
+        yf[c] = (float)v[c];
+    record(lc, t, v);
+}
+
 GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
 {
     const GricModel *m = lc->model;
@@ -285,11 +296,55 @@ GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_
             if (lc->observe)
                 lc->observe(lc->observe_user, lc, t, c, &mix);
         }
-        lc->u[t] = local_likelihood(lc, lc->params[0], v);
-        float *yf = lc->y_hat + (size_t)t * M;
-        for (int c = 0; c < M; c++)
-            yf[c] = (float)v[c];
-        record(lc, t, v);
+        learn_position(lc, t, v);
+    }
+    return GRIC_OK;
+}
+
+/* ---- encoder with rate-distortion optimised quantisation ---- */
+
+static uint32_t frequency(const GricMixture *mix, const GricTables *tab, int v)
+{
+    return gric_mixture_cum(mix, tab, v + 1) - gric_mixture_cum(mix, tab, v);
+}
+
+/* round(y) = v0 or the other neighbour of y, whichever costs less in
+ * bits + slope / ln 2 * (y - v)^2.  Both must be regular symbols; the test
+ * f1 > f0 * EXP(slope * ((y - v1)^2 - (y - v0)^2)) uses the coding path's
+ * table EXP, so an encode is the same on every machine. */
+static int rdo_value(const GricMixture *mix, const GricTables *tab, float y, int v0, double slope)
+{
+    double e = (double)y - v0;
+    int v1 = e > 0 ? v0 + 1 : v0 - 1;
+    if (e == 0 || mix->uniform || v0 < mix->lo || v0 > mix->hi || v1 < mix->lo || v1 > mix->hi)
+        return v0;
+    uint32_t f0 = frequency(mix, tab, v0), f1 = frequency(mix, tab, v1);
+    if (f1 <= f0)
+        return v0;
+    double extra = 1 - 2 * (e > 0 ? e : -e);   /* (y - v1)^2 - (y - v0)^2 */
+    return (double)f1 > (double)f0 * gric_exp(tab, slope * extra) ? v1 : v0;
+}
+
+GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
+                                   double slope, GricRansEncoder *enc)
+{
+    const GricModel *m = lc->model;
+    int M = m->M, T = lc->h * lc->w;
+    for (int t = 0; t < T; t++) {
+        double conf = predict(lc, t);
+        int32_t *v = y_hat + (size_t)t * M;
+        const float *yt = y + (size_t)t * M;
+        for (int c = 0; c < M; c++) {
+            GricMixture mix;
+            mixture_for(lc, 0, c, conf, &mix);
+            v[c] = rdo_value(&mix, &m->tables, yt[c], v[c], slope);
+            if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
+                return GRIC_ERR_NOMEM;
+            lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+            if (lc->observe)
+                lc->observe(lc->observe_user, lc, t, c, &mix);
+        }
+        learn_position(lc, t, v);
     }
     return GRIC_OK;
 }

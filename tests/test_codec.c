@@ -236,20 +236,13 @@ static void test_bad_models(const char *path)
 
 int main(void)
 {
-    const char *path = getenv("GRIC_MODEL");
-    GricError err = {0};
-    GricModel *m = gric_model_open(path, &err);
-    CHECK(m, "model: %s", err.message);
     TestFile vec;
-    CHECK(test_file_open(&vec, getenv("GRIC_PARITY")) == 0, "cannot read parity vectors");
-    photo = gric_container_find(&vec.c, "image");
-    CHECK(photo && photo->dtype == GRIC_DT_U8 && photo->ndim == 3 && photo->dims[2] == 3,
-          "parity vectors lack the image");
+    GricModel *m = test_open_model(&vec, &photo);
     test_round_trips(m);
     test_rate(m);
     test_threads(m);
     test_bad_frames(m);
-    test_bad_models(path);
+    test_bad_models(getenv("GRIC_MODEL"));
     test_file_close(&vec);
     gric_model_close(m);
     printf("codec OK\n");

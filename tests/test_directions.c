@@ -2,6 +2,9 @@
  * one position at a time: they must still give every coded value the same
  * mixture, bit for bit, at any size and thread count.  Compares the two
  * directions' mixtures (all fields) on photo latents, and the decoded y_hat.
+ * The encoder with rate-distortion optimised quantisation goes one position
+ * at a time too, choosing values as it goes: the decoder must follow it, and
+ * its choices must save bits.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,40 +44,78 @@ static void observe(void *user, const GricLatentCoder *lc, int t, int c, const G
         r->ref_differ += r->ref[t] != lc->ref_index;
 }
 
-/* Latents and hyper of a w x h photo at `quality`, through the real transforms. */
+/* Gained latents y (HWC), their rounding and z_hat of a w x h photo at
+ * `quality`, through the real transforms. */
 static void latents(const GricModel *m, const GricTensor *photo, uint32_t w, uint32_t h, int quality,
-                    GricGeometry *g, int32_t **y_hat, int32_t **z_hat)
+                    GricGeometry *g, float **y_hwc, int32_t **y_hat, int32_t **z_hat)
 {
     gric_geometry(w, h, g);
     size_t n = (size_t)g->h * g->w, M = (size_t)m->M;
     uint8_t *rgb = test_photo_image(photo, w, h);
-    float *y = malloc(n * M * sizeof(float)), *y_hwc = malloc(n * M * sizeof(float));
+    float *y = malloc(n * M * sizeof(float));
+    *y_hwc = malloc(n * M * sizeof(float));
     float *gain = malloc(M * sizeof(float)), *inv_gain = malloc(M * sizeof(float));
     *y_hat = malloc(n * M * sizeof(int32_t));
     *z_hat = malloc((size_t)g->hz * g->wz * m->N * sizeof(int32_t));
-    CHECK(y && y_hwc && gain && inv_gain && *y_hat && *z_hat, "out of memory");
+    CHECK(y && *y_hwc && gain && inv_gain && *y_hat && *z_hat, "out of memory");
     CHECK(gric_analysis(&m->g_a, rgb, 3 * (size_t)w, (int)w, (int)h, g->padded_w, g->padded_h, y, 1) == 0,
           "analysis");
     gric_model_gains(m, quality, gain, inv_gain);
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++) {
-            y_hwc[p * M + c] = y[c * n + p] * gain[c];
-            (*y_hat)[p * M + c] = gric_quantise(y_hwc[p * M + c]);
+            (*y_hwc)[p * M + c] = y[c * n + p] * gain[c];
+            (*y_hat)[p * M + c] = gric_quantise((*y_hwc)[p * M + c]);
         }
-    CHECK(gric_hyper_analysis(m, y_hwc, g->h, g->w, *z_hat) == 0, "hyper analysis");
+    CHECK(gric_hyper_analysis(m, *y_hwc, g->h, g->w, *z_hat) == 0, "hyper analysis");
     free(rgb);
     free(y);
-    free(y_hwc);
     free(gain);
     free(inv_gain);
 }
 
+/* Encoded with rdo_slope (0: the row-at-a-time encoder), then decoded. */
+/* The RDO encoder into enc: y_hat (round(y) on entry) gets its choices.  A
+ * plain encode first gives the bits to beat; every change must be to the
+ * other neighbour of y. */
+static void check_rdo(GricLatentCoder *lc, GricRansEncoder *enc, const float *y, int32_t *y_hat,
+                      int T, unsigned slope)
+{
+    size_t n = (size_t)T * lc->model->M;
+    int32_t *rounded = malloc(n * sizeof(int32_t));
+    CHECK(rounded, "out of memory");
+    memcpy(rounded, y_hat, n * sizeof(int32_t));
+    void (*observe)(void *, const GricLatentCoder *, int, int, const GricMixture *) = lc->observe;
+    lc->observe = NULL;
+    GricRansEncoder plain;
+    gric_rans_enc_init(&plain);
+    CHECK(gric_latents_encode(lc, y_hat, &plain) == GRIC_OK, "encode");
+    double plain_bits = lc->bits;
+    gric_rans_enc_free(&plain);
+    lc->observe = observe;
+    CHECK(gric_latent_coder_reset(lc, lc->h, lc->w) == 0, "reset");   /* keeps lc->hyper */
+    CHECK(gric_latents_encode_rdo(lc, y, y_hat, slope, enc) == GRIC_OK, "rdo encode");
+    size_t changed = 0, wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        changed += y_hat[i] != rounded[i];
+        double e = (double)y[i] - y_hat[i];
+        wrong += y_hat[i] != rounded[i] && (y_hat[i] - rounded[i] != 1 - 2 * (y[i] < rounded[i]) ||
+                                            e < -1 || e > 1);
+    }
+    printf("rdo slope %u: %zu of %zu values moved, %.1f bits instead of %.1f\n", slope, changed, n,
+           lc->bits, plain_bits);
+    EXPECT(changed > 0 && wrong == 0, "%zu values moved, %zu not to the other neighbour", changed,
+           wrong);
+    EXPECT(lc->bits < plain_bits, "rate-distortion optimisation saved no bits");
+    free(rounded);
+}
+
 static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint32_t h, int quality,
-                  int threads)
+                  int threads, unsigned rdo_slope)
 {
     GricGeometry g;
+    float *y;
     int32_t *y_hat, *z_hat;
-    latents(m, photo, w, h, quality, &g, &y_hat, &z_hat);
+    latents(m, photo, w, h, quality, &g, &y, &y_hat, &z_hat);
     size_t T = (size_t)g.h * g.w, M = (size_t)m->M;
     Record r = {malloc(T * M * sizeof(GricMixture)), malloc(T * sizeof(int)), (int)M, 0, 0, 0};
     int32_t *decoded = malloc(T * M * sizeof(int32_t));
@@ -89,7 +130,10 @@ static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint3
           "hyper synthesis");
     GricRansEncoder enc;
     gric_rans_enc_init(&enc);
-    CHECK(gric_latents_encode(&lc, y_hat, &enc) == GRIC_OK, "encode");
+    if (rdo_slope)
+        check_rdo(&lc, &enc, y, y_hat, g.h * g.w, rdo_slope);
+    else
+        CHECK(gric_latents_encode(&lc, y_hat, &enc) == GRIC_OK, "encode");
     uint8_t *stream;
     size_t len;
     CHECK(gric_rans_enc_finish(&enc, &stream, &len) == 0, "rans finish");
@@ -102,9 +146,9 @@ static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint3
     GricRansDecoder dec;
     CHECK(gric_rans_dec_init(&dec, stream, len) == 0, "rans init");
     GricStatus st = gric_latents_decode(&lc, &dec, decoded);
-    printf("%4ux%-4u latents %2dx%-2d q%-3d %d thread(s): %zu bytes, %d of %zu mixtures differ, "
-           "%d references differ\n", w, h, g.w, g.h, quality, threads, len, r.differ, T * M,
-           r.ref_differ);
+    printf("%4ux%-4u latents %2dx%-2d q%-3d %d thread(s) rdo %-2u: %zu bytes, %d of %zu mixtures "
+           "differ, %d references differ\n", w, h, g.w, g.h, quality, threads, rdo_slope, len,
+           r.differ, T * M, r.ref_differ);
     EXPECT(st == GRIC_OK && gric_rans_dec_finished(&dec), "decoding failed");
     EXPECT(r.differ == 0 && r.ref_differ == 0, "encoder and decoder disagree");
     EXPECT(!memcmp(decoded, y_hat, T * M * sizeof(int32_t)), "decoded y_hat differs");
@@ -115,26 +159,24 @@ static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint3
     free(r.mix);
     free(r.ref);
     free(decoded);
+    free(y);
     free(y_hat);
     free(z_hat);
 }
 
 int main(void)
 {
-    GricError err = {0};
-    GricModel *m = gric_model_open(getenv("GRIC_MODEL"), &err);
-    CHECK(m, "model: %s", err.message);
     TestFile vec;
-    CHECK(test_file_open(&vec, getenv("GRIC_PARITY")) == 0, "cannot read parity vectors");
-    const GricTensor *photo = gric_container_find(&vec.c, "image");
-    CHECK(photo && photo->dtype == GRIC_DT_U8 && photo->ndim == 3 && photo->dims[2] == 3,
-          "parity vectors lack the image");
+    const GricTensor *photo;
+    GricModel *m = test_open_model(&vec, &photo);
     /* the narrowest grid (4 wide), rows of a few groups of sites and of many, 1-3 threads */
-    check(m, photo, 16, 40, 50, 1);
-    check(m, photo, 70, 64, 0, 1);
-    check(m, photo, 330, 200, 80, 1);
-    check(m, photo, 330, 200, 80, 2);
-    check(m, photo, 600, 90, 100, 3);
+    check(m, photo, 16, 40, 50, 1, 0);
+    check(m, photo, 70, 64, 0, 1, 0);
+    check(m, photo, 330, 200, 80, 1, 0);
+    check(m, photo, 330, 200, 80, 2, 0);
+    check(m, photo, 600, 90, 100, 3, 0);
+    check(m, photo, 70, 64, 30, 1, GRIC_RDO_SLOPE_DEFAULT);
+    check(m, photo, 330, 200, 90, 2, 5);
     test_file_close(&vec);
     gric_model_close(m);
     if (test_failures)

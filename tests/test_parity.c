@@ -58,17 +58,13 @@ static void observe(void *user, const GricLatentCoder *lc, int t, int c, const G
 
 int main(void)
 {
-    GricError err = {0};
-    GricModel *m = gric_model_open(getenv("GRIC_MODEL"), &err);
-    CHECK(m, "model: %s", err.message);
     TestFile vec;
-    CHECK(test_file_open(&vec, getenv("GRIC_PARITY")) == 0, "cannot read parity vectors");
+    const GricTensor *image;
+    GricModel *m = test_open_model(&vec, &image);
     uint64_t id = (uint64_t)gric_container_meta(&vec.c, "model_id_lo", 0) |
                   (uint64_t)gric_container_meta(&vec.c, "model_id_hi", 0) << 32;
     CHECK(id == gric_model_id(m), "parity vectors are for another model: re-run export.py");
     int quality = (int)gric_container_meta(&vec.c, "quality", -1);
-    const GricTensor *image = gric_container_find(&vec.c, "image");
-    CHECK(image && image->ndim == 3, "parity image missing");
     uint32_t H = image->dims[0], W = image->dims[1];
     GricGeometry g;
     gric_geometry(W, H, &g);

@@ -76,6 +76,18 @@ double test_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+GricModel *test_open_model(TestFile *vectors, const GricTensor **photo)
+{
+    GricError err = {0};
+    GricModel *m = gric_model_open(getenv("GRIC_MODEL"), &err);
+    CHECK(m, "model: %s", err.message);
+    CHECK(test_file_open(vectors, getenv("GRIC_PARITY")) == 0, "cannot read parity vectors");
+    *photo = gric_container_find(&vectors->c, "image");
+    CHECK(*photo && (*photo)->dtype == GRIC_DT_U8 && (*photo)->ndim == 3 && (*photo)->dims[2] == 3,
+          "parity vectors lack the image");
+    return m;
+}
+
 uint8_t *test_photo_image(const GricTensor *photo, uint32_t w, uint32_t h)
 {
     uint8_t *rgb = malloc((size_t)w * h * 3);

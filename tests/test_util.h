@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gric.h"
 #include "weights.h"
 
 #define CHECK(cond, ...)                                                        \
@@ -48,6 +49,9 @@ void test_file_close(TestFile *f);
 const float *test_tensor_f32(const TestFile *f, const char *name, size_t count);
 uint8_t *test_read_all(const char *path, size_t *size);
 double nmse(const float *a, const float *ref, size_t n);
+/* The model ($GRIC_MODEL) and the parity vectors ($GRIC_PARITY) with their
+ * photo (h, w, 3 bytes); exits when any is missing. */
+GricModel *test_open_model(TestFile *vectors, const GricTensor **photo);
 /* Photo content at any size: `photo` (h, w, 3 bytes) mirror-tiled to w x h RGB (malloc'ed). */
 uint8_t *test_photo_image(const GricTensor *photo, uint32_t w, uint32_t h);
 

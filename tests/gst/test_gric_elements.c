@@ -457,11 +457,11 @@ encoded_size (GstHarness * h, gint width, gint height)
   return size;
 }
 
-GST_START_TEST (test_quality_while_playing)
+GST_START_TEST (test_settings_while_playing)
 {
   GstHarness *h = gst_harness_new ("gricenc");
   gchar *caps = rgb_caps (64, 48);
-  gsize low, high;
+  gsize low, high, unoptimised;
 
   gst_harness_set_src_caps_str (h, caps);
   fail_unless_equals_int (GST_STATE (h->element), GST_STATE_PLAYING);
@@ -469,9 +469,13 @@ GST_START_TEST (test_quality_while_playing)
   low = encoded_size (h, 64, 48);
   g_object_set (h->element, "quality", 100, NULL);
   high = encoded_size (h, 64, 48);
-  GST_INFO ("quality 5: %" G_GSIZE_FORMAT " bytes, 100: %" G_GSIZE_FORMAT,
-      low, high);
+  /* without rate-distortion optimised quantisation the frame grows */
+  g_object_set (h->element, "rdo-slope", 0, NULL);
+  unoptimised = encoded_size (h, 64, 48);
+  GST_INFO ("quality 5: %" G_GSIZE_FORMAT " bytes, 100: %" G_GSIZE_FORMAT
+      ", 100 without RDO: %" G_GSIZE_FORMAT, low, high, unoptimised);
   fail_unless (high > low);
+  fail_unless (unoptimised > high);
   gst_harness_teardown (h);
   g_free (caps);
 }
@@ -907,7 +911,7 @@ gric_suite (void)
   tcase_add_test (tc, test_encoder_output);
   tcase_add_test (tc, test_caps_refused);
   tcase_add_test (tc, test_decoder_prefers_rgb_and_video_meta);
-  tcase_add_test (tc, test_quality_while_playing);
+  tcase_add_test (tc, test_settings_while_playing);
   tcase_add_test (tc, test_archive_filesrc);
   tcase_add_test (tc, test_size_change);
   tcase_add_test (tc, test_typefind);

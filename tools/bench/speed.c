@@ -126,7 +126,8 @@ int main(int argc, char **argv)
     size_t stride = 3 * (size_t)img.width;
     uint8_t *out = malloc(stride * img.height), *frame = NULL;
     size_t size = 0;
-    double t_enc = 1e9, t_dec = 1e9, t_ana = 1e9, t_syn = 1e9;
+    double t_enc = 1e9, t_plain = 1e9, t_dec = 1e9, t_ana = 1e9, t_syn = 1e9;
+    size_t plain_size = 0;
     GricGeometry g;
     gric_geometry(img.width, img.height, &g);
     size_t n = (size_t)g.h * g.w * m->M;
@@ -152,6 +153,17 @@ int main(int argc, char **argv)
         t_ana = t3 - t2 < t_ana ? t3 - t2 : t_ana;
         t_syn = t4 - t3 < t_syn ? t4 - t3 : t_syn;
     }
+    gric_encoder_set_rdo_slope(enc, 0);
+    for (int r = 0; r < repeat; r++) {
+        uint8_t *plain;
+        double t0 = now();
+        if (gric_encode(enc, img.rgb, img.width, img.height, stride, quality, &plain, &plain_size,
+                        &err))
+            return fprintf(stderr, "%s\n", err.message), 1;
+        double t1 = now();
+        gric_free(plain);
+        t_plain = t1 - t0 < t_plain ? t1 - t0 : t_plain;
+    }
     double P = (double)g.padded_w * g.padded_h;
     double ma = transform_macs(&m->g_a, P, 0), ms = transform_macs(&m->g_s, P, 1);
     double me = entropy_macs(m, P);
@@ -162,11 +174,14 @@ int main(int argc, char **argv)
            img.height, g.padded_w, g.padded_h, quality, threads, repeat);
     printf("size %zu bytes, %.4f bpp\n", size, 8.0 * size / ((double)img.width * img.height));
     printf("encode %.3f s  decode %.3f s\n", t_enc, t_dec);
+    printf("encode without RDO (-r 0) %.3f s, %zu bytes (%+.1f%%)\n", t_plain, plain_size,
+           100.0 * ((double)plain_size / size - 1));
     printf("analysis   %.3f s  %6.0f MAC/px  %.1f GFLOP/s\n", t_ana, ma / P, 2 * ma / t_ana / 1e9);
     printf("synthesis  %.3f s  %6.0f MAC/px  %.1f GFLOP/s\n", t_syn, ms / P, 2 * ms / t_syn / 1e9);
-    /* the encoder computes it a row of positions at a time, the decoder one by one */
-    printf("entropy model %6.0f MAC/px: encoder ~%.3f s, decoder ~%.3f s\n", me / P,
-           t_enc - t_ana, t_dec - t_syn);
+    /* without RDO the encoder computes it a row of positions at a time; with
+     * RDO it goes one by one, as the decoder does */
+    printf("entropy model %6.0f MAC/px: encoder ~%.3f s (without RDO ~%.3f s), decoder ~%.3f s\n",
+           me / P, t_enc - t_ana, t_plain - t_ana, t_dec - t_syn);
     printf("sgemm peak %.1f GFLOP/s: analysis at %.0f%%, synthesis at %.0f%%\n", peak,
            100 * 2 * ma / t_ana / 1e9 / peak, 100 * 2 * ms / t_syn / 1e9 / peak);
     printf("peak memory %.1f MB (includes the benchmark's own buffers)\n", ru.ru_maxrss / 1024.0);
