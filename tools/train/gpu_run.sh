@@ -17,8 +17,10 @@ python3 tools/train/export.py --state /tmp/gric-state/train_state.pt \
     --out "$out/gric-model.bin" --parity "$out/parity.bin"
 python3 - "$out" <<'PY'
 import sys, torch
+sys.path.insert(0, "tools/train")
+from train import AVERAGES
 st = torch.load("/tmp/gric-state/train_state.pt", map_location="cpu")
-averages = {k: st[k] for k in ("ema", "ema_slow") if k in st}
+averages = {k: st[k] for k in AVERAGES.values() if k in st}
 torch.save(dict(model=st["model"], **averages, step=st["step"], history=st["history"],
                 config=st["config"]), "/tmp/gric-state/weights.pt")
 data = open("/tmp/gric-state/weights.pt", "rb").read()

@@ -162,7 +162,8 @@ def main():
     model.to(dev, memory_format=layout)
     decays = {AVERAGES["fast"]: args.ema_decay, AVERAGES["slow"]: args.slow_ema_decay}
     # a missing average starts from the other one, or else from the weights
-    initial = averages.get("ema") or averages.get("ema_slow") or dict(model.named_parameters())
+    initial = (averages.get(AVERAGES["fast"]) or averages.get(AVERAGES["slow"])
+               or dict(model.named_parameters()))
     averages = {key: {k: v.detach().clone().to(dev) for k, v in averages.get(key, initial).items()}
                 for key in decays}
     tracked = [(decays[key], [(avg[k], p) for k, p in model.named_parameters()])
