@@ -1,10 +1,11 @@
 #!/bin/sh
 # The whole test suite: dependencies, the release build with every test
-# (unit, parity, codec, determinism, GStreamer), then the same C tests under
+# (unit, parity, codec, determinism, GStreamer, the training pipeline's),
+# then the same tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then a short fuzzing run.
 set -eu
 cd "$(dirname "$0")/.."
-tools/deps.sh
+tools/deps.sh --test
 [ -d build ] || meson setup build
 ninja -C build
 meson test -C build --print-errorlogs
