@@ -3,8 +3,9 @@
 
 Encodes a spread of images from the training set (never Kodak: the benchmark
 set must not steer the codec) at several qualities with each candidate slope
-(`gric encode -r SLOPE`, 0 = plain rounding) and prints mean bpp, PSNR
-and the BD-rate of every slope against plain rounding.
+(`gric encode -r SLOPE`) and prints, against plain rounding (-r 0), mean bpp
+and PSNR, the bits at equal PSNR per quality (the number of images whose
+point falls inside the plain curve in brackets) and the BD-rate.
 
 Example:
   /usr/bin/python3 tools/bench/tune_rdo.py --gric build/tools/gric/gric \\
@@ -33,6 +34,16 @@ def point(args, image, quality, slope, tmp):
     return os.path.getsize(enc) * 8 / (ref.shape[0] * ref.shape[1]), psnr(ref, load_rgb(dec))
 
 
+def rate_change(base, pt):
+    """bpp of pt against plain rounding's curve (log bpp interpolated in PSNR)
+    at pt's PSNR, in percent; None outside the curve."""
+    x = np.array([p for _, p in base])
+    y = np.log([b for b, _ in base])
+    if not x[0] <= pt[1] <= x[-1]:
+        return None
+    return (pt[0] / np.exp(np.interp(pt[1], x, y)) - 1) * 100
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gric", required=True)
@@ -41,7 +52,9 @@ def main():
     ap.add_argument("--count", type=int, default=8, help="images, evenly spread over the sorted set")
     ap.add_argument("--pattern", default="*_640.png")
     ap.add_argument("--qualities", default="10,30,50,70,90")
-    ap.add_argument("--slopes", default="0,10,20,30")
+    ap.add_argument("--base-qualities", default="0,10,20,30,40,50,60,70,80,90,100",
+                    help="plain rounding's curve, to compare each point with")
+    ap.add_argument("--slopes", default="10,20,30")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     images = sorted(glob.glob(os.path.join(args.images, args.pattern)))
@@ -49,20 +62,27 @@ def main():
         sys.exit("no images match %s in %s" % (args.pattern, args.images))
     images = [images[i * len(images) // args.count] for i in range(min(args.count, len(images)))]
     qualities = [int(q) for q in args.qualities.split(",")]
+    base_q = [int(q) for q in args.base_qualities.split(",")]
     slopes = [int(s) for s in args.slopes.split(",")]
-    curves = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # per image: one RD curve; BD-rate is averaged over images
+        base = [[point(args, im, q, 0, tmp) for q in base_q] for im in images]
+        mean = np.mean(np.array(base), axis=0)
+        print("plain     " + "  ".join("q%d %.4f/%.2f" % (q, b, p) for q, (b, p) in zip(base_q, mean)))
         for s in slopes:
-            # per image: one RD curve; BD-rate is averaged over images
-            curves[s] = [[point(args, im, q, s, tmp) for q in qualities] for im in images]
-            mean = np.mean(np.array(curves[s]), axis=0)
-            print("slope %-5g " % s + "  ".join("q%d %.4f/%.2f" % (q, b, p)
-                                               for q, (b, p) in zip(qualities, mean)), flush=True)
-    base = slopes[0]
-    for s in slopes[1:]:
-        bd = [bd_rate(a, b) for a, b in zip(curves[base], curves[s])]
-        print("slope %g vs %g: BD-rate %+.2f%% (per image %s)"
-              % (s, base, np.mean(bd), " ".join("%+.1f" % v for v in bd)))
+            curves = [[point(args, im, q, s, tmp) for q in qualities] for im in images]
+            mean = np.mean(np.array(curves), axis=0)
+            print("slope %-3d " % s + "  ".join("q%d %.4f/%.2f" % (q, b, p)
+                                             for q, (b, p) in zip(qualities, mean)))
+            per_q = []
+            for i in range(len(qualities)):
+                v = [rate_change(b, c[i]) for b, c in zip(base, curves)]
+                v = [x for x in v if x is not None]
+                per_q.append("q%d %s" % (qualities[i], "%+.1f%% (%d)" % (np.mean(v), len(v)) if v else "-"))
+            bd = [bd_rate(b, c) for b, c in zip(base, curves)]
+            print("          bits at equal PSNR: " + "  ".join(per_q))
+            print("          BD-rate %+.2f%% (per image %s)" % (np.mean(bd), " ".join("%+.1f" % v for v in bd)),
+                  flush=True)
 
 
 if __name__ == "__main__":
