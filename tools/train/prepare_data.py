@@ -10,14 +10,19 @@ JPEG artefacts so the codec does not learn to reproduce them.  Photos of
 panoramas) are kept at their own size.  Grey-scale images (ultrasound,
 scanned text, test charts) are dropped: the codec is judged on colour photos.
 Enlightenment's 4K photo backgrounds come inside Edje files; `edje_decc`
-(Debian's libedje-bin, installed when missing) unpacks them.
+(Debian's libedje-bin, installed when missing) unpacks them.  GCompris
+keeps its photos (animals, monuments, instruments) as lossy WebP inside Qt
+resource bundles: they are cut out of the bundles, the near-duplicates
+between activities dropped, and each halved (at least) like the others.
 
 Usage: prepare_data.py [--out DIR] [--work DIR]
 """
 import argparse
 import glob
+import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -28,8 +33,12 @@ PACKAGES = [
     "mate-backgrounds", "ukui-wallpapers", "plasma-workspace-wallpapers",
     "gnome-backgrounds", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
     "python3-skimage", "lxqt-themes", "stellarium-data", "opencv-doc", "digikam-data",
-    "enlightenment-data",
+    "enlightenment-data", "gcompris-qt-data",
 ]
+# GCompris activities whose bundles hold photographs (the rest: drawings).
+GCOMPRIS_PHOTO_SETS = ("erase", "explore_monuments", "explore_world_animals",
+                       "explore_farm_animals", "explore_world_music")
+GCOMPRIS_MIN_SHORT_SIDE = 512
 # Enlightenment backgrounds that are drawings, not photos.
 EDJE_DRAWINGS = ("Dunes", "Flat-", "Paper-Flower", "Squiggle", "Sunset-Hills")
 # Inside those packages, paths that hold drawings, screenshots or maps.
@@ -55,6 +64,7 @@ def unpack(work):
     for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):
         subprocess.run(["dpkg", "-x", deb, root], check=True)
     unpack_edje(root)
+    unpack_gcompris(root)
     return root
 
 
@@ -77,6 +87,52 @@ def unpack_edje(root):
             os.remove(extra)
 
 
+def unpack_gcompris(root):
+    """The photo activities' WebP images, as root/gcompris/SET_K.png; of
+    near-duplicates (the same photo in two activities) the largest."""
+    out = os.path.join(root, "gcompris")
+    if os.path.isdir(out):
+        return
+    kept = []   # (16x16 grey thumbnail, pixels, image, name)
+    for name in GCOMPRIS_PHOTO_SETS:
+        path = os.path.join(root, "usr/share/gcompris-qt/rcc/%s.rcc" % name)
+        if not os.path.exists(path):
+            continue
+        for k, blob in enumerate(webp_blobs(open(path, "rb").read())):
+            try:
+                im = Image.open(io.BytesIO(blob)).convert("RGB")
+            except OSError:
+                continue
+            if min(im.size) < GCOMPRIS_MIN_SHORT_SIDE:
+                continue
+            thumb = np.asarray(im.convert("L").resize((16, 16), Image.BILINEAR), np.float64)
+            same = [i for i, other in enumerate(kept) if np.abs(other[0] - thumb).mean() < 6]
+            if same and kept[same[0]][1] >= im.size[0] * im.size[1]:
+                continue
+            entry = (thumb, im.size[0] * im.size[1], im, "%s_%03d" % (name, k))
+            if same:
+                kept[same[0]] = entry
+            else:
+                kept.append(entry)
+    os.makedirs(out)
+    for _, _, im, name in kept:
+        im.save(os.path.join(out, name + ".png"))
+
+
+def webp_blobs(data):
+    """Every RIFF/WEBP file stored in a Qt resource bundle (stored as is:
+    rcc does not compress what is already compressed)."""
+    i = data.find(b"RIFF")
+    while i >= 0:
+        size = struct.unpack("<I", data[i + 4:i + 8])[0] + 8 if i + 8 <= len(data) else 0
+        if data[i + 8:i + 12] == b"WEBP" and i + size <= len(data):
+            yield data[i:i + size]
+            i += size
+        else:
+            i += 4
+        i = data.find(b"RIFF", i)
+
+
 def candidates(root):
     """Largest image of each folder of size variants, every other image."""
     best = {}
@@ -94,11 +150,22 @@ def candidates(root):
         except Exception:
             continue
         native = any(src in path for src in NATIVE_SOURCES)
-        if min(w, h) < (NATIVE_MIN_SHORT_SIDE if native else MIN_SHORT_SIDE):
+        lower = GCOMPRIS_MIN_SHORT_SIDE if "/gcompris/" in path else MIN_SHORT_SIDE
+        if min(w, h) < (NATIVE_MIN_SHORT_SIDE if native else lower):
             continue
         if key not in best or w * h > best[key][0]:
             best[key] = (w * h, path)
     return sorted(p for _, p in best.values())
+
+
+def target_short_sides(path, short):
+    """Short sides to write a source at: the TARGET_SHORT_SIDES at most half
+    its own (GCompris's smaller photos: half its own); the small native
+    photos at (at most) the smallest target."""
+    sides = [t for t in TARGET_SHORT_SIDES if 2 * t <= short]
+    if "/gcompris/" in path:
+        return sides or [short // 2]
+    return [TARGET_SHORT_SIDES[-1]] if short < MIN_SHORT_SIDE else sides
 
 
 def chroma(im):
@@ -114,15 +181,15 @@ def main():
     args = ap.parse_args()
     root = unpack(args.work)
     os.makedirs(args.out, exist_ok=True)
+    for old in glob.glob(os.path.join(args.out, "img*.png")):   # a previous run's
+        os.remove(old)
     n = 0
     for i, path in enumerate(candidates(root)):
         im = Image.open(path).convert("RGB")
         if chroma(im) < MIN_CHROMA:
             continue
         short = min(im.size)
-        for target in TARGET_SHORT_SIDES:
-            if target * 2 > short and not (short < MIN_SHORT_SIDE and target == TARGET_SHORT_SIDES[-1]):
-                continue
+        for target in target_short_sides(path, short):
             scale = min(1.0, target / short)
             size = (max(256, round(im.size[0] * scale)), max(256, round(im.size[1] * scale)))
             small = im.resize(size, Image.LANCZOS) if scale < 1 else im
