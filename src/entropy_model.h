@@ -50,7 +50,7 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w);
 GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc);
 /* Same, one position at a time, choosing each value: y_hat holds round(y)
  * and gets the coded values.  y: the gained latents (HWC float); slope: the
- * price of a unit of squared error in y, in nats (MODEL.md §5). */
+ * price of a unit of squared error in y, in nats (MODEL.md §1, Quantisation). */
 GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
                                    double slope, GricRansEncoder *enc);
 /* Decode y_hat (HWC int32) from dec.  GRIC_OK or GRIC_ERR_CORRUPT. */
