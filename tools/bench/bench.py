@@ -42,6 +42,14 @@ CODECS = {
         dec=["{bin}", "decode", "{enc}", "{dec}"],
         version=None,  # a work in progress: keyed on binary and model hashes
         qualities="0,15,30,45,60,75,90,100"),
+    "gric-plain": dict(
+        # the faster encoder: plain rounding instead of rate-distortion
+        # optimised quantisation (the same decoder)
+        label="gric -r 0 (no RDO)", ext="gric", dec_ext="png",
+        enc=["{bin}", "encode", "-q", "{q}", "-r", "0", "-t", "1", "{png}", "{enc}"],
+        dec=["{bin}", "decode", "{enc}", "{dec}"],
+        version=None,
+        qualities="0,15,30,45,60,75,90,100"),
     "jpeg": dict(
         # libjpeg-turbo 2.1 cjpeg cannot read PNG, hence the PPM; default
         # settings (4:2:0, baseline, standard Huffman tables).
@@ -242,14 +250,14 @@ def setup_codec(name, args):
     """Resolves binaries and the cache key, or returns a reason to skip."""
     spec = CODECS[name]
     names = {}
-    progs = {"bin": args.gric} if name == "gric" else \
-        {"bin": spec["bin"], "dec_bin": spec["dec_bin"]}
+    ours = name.startswith("gric")
+    progs = {"bin": args.gric} if ours else {"bin": spec["bin"], "dec_bin": spec["dec_bin"]}
     for role, prog in progs.items():
         path = shutil.which(prog)
         if path is None:
             return None, f"binary not found: {prog}"
         names[role] = path
-    if name == "gric":
+    if ours:
         if not args.model or not os.path.isfile(args.model):
             return None, f"model file not found: {args.model}"
         version = (f"binary sha256 {file_hash(names['bin'])}, "
@@ -271,7 +279,7 @@ def bench_codec(name, codec, qualities, images, args):
         with open(codec["cache"]) as f:
             cache = json.load(f)
     env = dict(os.environ)
-    if name == "gric":
+    if name.startswith("gric"):
         env["GRIC_MODEL"] = os.path.abspath(args.model)
     keys = {(q, img): f"{q}|{h}" for q in qualities for img, h in images}
     todo = [k for k in keys if args.no_cache or keys[k] not in cache]
@@ -413,7 +421,8 @@ def write_plot(path, results):
     xmax = 2.2  # the range the quality lists are chosen to cover
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     for name, rows in results.items():
-        style = dict(linewidth=2.5, color="black") if name == "gric" else {}
+        style = {"gric": dict(linewidth=2.5, color="black"),
+                 "gric-plain": dict(linewidth=1, color="black", linestyle="--")}.get(name, {})
         for ax, metric in zip(axes, ("psnr", "msssim_db")):
             ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows],
                     marker="o", markersize=3, label=CODECS[name]["label"], **style)
