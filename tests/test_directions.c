@@ -164,6 +164,50 @@ static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint3
     free(z_hat);
 }
 
+/* A larger slope prices error higher: fewer values move, the error in y
+ * shrinks and the bits grow. */
+static void check_rdo_slopes(const GricModel *m, const GricTensor *photo)
+{
+    GricGeometry g;
+    float *y;
+    int32_t *rounded, *z_hat;
+    latents(m, photo, 330, 200, 60, &g, &y, &rounded, &z_hat);
+    size_t n = (size_t)g.h * g.w * m->M;
+    int32_t *v = malloc(n * sizeof(int32_t));
+    CHECK(v, "out of memory");
+    GricLatentCoder lc;
+    CHECK(gric_latent_coder_init(&lc, m) == 0, "latent coder");
+    const unsigned slopes[] = {5, 20, 200};
+    size_t moved[3];
+    double error[3], bits[3];
+    for (int i = 0; i < 3; i++) {
+        memcpy(v, rounded, n * sizeof(int32_t));
+        CHECK(gric_latent_coder_reset(&lc, g.h, g.w) == 0 &&
+              gric_hyper_synthesis(&lc, z_hat, g.hz, g.wz) == 0, "hyper synthesis");
+        GricRansEncoder enc;
+        gric_rans_enc_init(&enc);
+        CHECK(gric_latents_encode_rdo(&lc, y, v, slopes[i], &enc) == GRIC_OK, "rdo encode");
+        gric_rans_enc_free(&enc);
+        moved[i] = 0;
+        error[i] = 0;
+        for (size_t j = 0; j < n; j++) {
+            moved[i] += v[j] != rounded[j];
+            error[i] += ((double)y[j] - v[j]) * ((double)y[j] - v[j]);
+        }
+        bits[i] = lc.bits;
+        printf("rdo slope %3u: %zu values moved, squared error %.1f, %.1f bits\n", slopes[i],
+               moved[i], error[i], bits[i]);
+    }
+    EXPECT(moved[0] > moved[1] && moved[1] > moved[2], "moves do not fall with the slope");
+    EXPECT(error[0] > error[1] && error[1] > error[2], "error does not fall with the slope");
+    EXPECT(bits[0] < bits[1] && bits[1] < bits[2], "bits do not grow with the slope");
+    gric_latent_coder_free(&lc);
+    free(v);
+    free(y);
+    free(rounded);
+    free(z_hat);
+}
+
 int main(void)
 {
     TestFile vec;
@@ -177,6 +221,7 @@ int main(void)
     check(m, photo, 600, 90, 100, 3, 0);
     check(m, photo, 70, 64, 30, 1, GRIC_RDO_SLOPE_DEFAULT);
     check(m, photo, 330, 200, 90, 2, 5);
+    check_rdo_slopes(m, photo);
     test_file_close(&vec);
     gric_model_close(m);
     if (test_failures)
