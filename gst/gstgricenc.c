@@ -275,7 +275,7 @@ gst_gric_enc_class_init (GstGricEncClass * klass)
   g_object_class_install_property (gobject_class, PROP_RDO_SLOPE,
       g_param_spec_uint ("rdo-slope", "RDO slope",
           "Rate-distortion optimised quantisation: price of squared latent "
-          "error in nats (0 = plain rounding, about 10% faster to encode "
+          "error in nats (0 = plain rounding, about 15% faster to encode "
           "for about 2% more bits); any value decodes everywhere", 0, 1000,
           DEFAULT_RDO_SLOPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |

@@ -76,7 +76,7 @@ void gric_encoder_set_threads(GricEncoder *enc, int threads);
  * its other integer neighbour where the bits that saves are worth more than
  * the error it adds.  slope is the price of a unit of squared latent error,
  * in nats: GRIC_RDO_SLOPE_DEFAULT unless set, 0 = plain rounding, which
- * encodes about 10% faster (the entropy model then runs a latent row at a
+ * encodes about 15% faster (the entropy model then runs a latent row at a
  * time) for about 2% more bits at equal PSNR.  Any slope decodes with
  * every decoder. */
 #define GRIC_RDO_SLOPE_DEFAULT 20
