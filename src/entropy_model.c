@@ -177,7 +177,7 @@ static void stack_layer_sites(GricLatentCoder *lc, int s, int layer, int a, int 
             gric_leaky_relu(out + (i - a) * out_stride, (size_t)conv->cout);
 }
 
-/* ---- decoder: one position at a time ---- */
+/* ---- one position at a time: the decoder, and the encoder with RDO ---- */
 
 /* Context partial sums from the two rows above, for a whole row at once. */
 static void task_context_rows(void *arg, int part, int parts)
@@ -270,39 +270,6 @@ static double predict(GricLatentCoder *lc, int t)
     return confidence(lc, p.ref, k);
 }
 
-/* Position t's values v are coded: U, the conv input and the search learn them. */
-static void learn_position(GricLatentCoder *lc, int t, const int32_t *v)
-{
-    int M = lc->model->M;
-    lc->u[t] = local_likelihood(lc, lc->params[0], v);
-    float *yf = lc->y_hat + (size_t)t * M;
-    for (int c = 0; c < M; c++)
-        yf[c] = (float)v[c];
-    record(lc, t, v);
-}
-
-GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
-{
-    const GricModel *m = lc->model;
-    int M = m->M, T = lc->h * lc->w;
-    for (int t = 0; t < T; t++) {
-        double conf = predict(lc, t);
-        int32_t *v = y_hat + (size_t)t * M;
-        for (int c = 0; c < M; c++) {
-            GricMixture mix;
-            mixture_for(lc, 0, c, conf, &mix);
-            if (gric_mixture_decode(&mix, &m->tables, dec, &v[c]))
-                return GRIC_ERR_CORRUPT;
-            if (lc->observe)
-                lc->observe(lc->observe_user, lc, t, c, &mix);
-        }
-        learn_position(lc, t, v);
-    }
-    return GRIC_OK;
-}
-
-/* ---- encoder with rate-distortion optimised quantisation ---- */
-
 static uint32_t frequency(const GricMixture *mix, const GricTables *tab, int v)
 {
     return gric_mixture_cum(mix, tab, v + 1) - gric_mixture_cum(mix, tab, v);
@@ -325,28 +292,50 @@ static int rdo_value(const GricMixture *mix, const GricTables *tab, float y, int
     return (double)f1 > (double)f0 * gric_exp(tab, slope * extra) ? v1 : v0;
 }
 
-GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
-                                   double slope, GricRansEncoder *enc)
+/* With dec: decodes y_hat.  Without: codes y_hat into enc, each value first
+ * chosen by rdo_value from y.  One loop for both, so they cannot drift apart. */
+static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, GricRansEncoder *enc,
+                                 const float *y, double slope, int32_t *y_hat)
 {
     const GricModel *m = lc->model;
     int M = m->M, T = lc->h * lc->w;
     for (int t = 0; t < T; t++) {
         double conf = predict(lc, t);
         int32_t *v = y_hat + (size_t)t * M;
-        const float *yt = y + (size_t)t * M;
         for (int c = 0; c < M; c++) {
             GricMixture mix;
             mixture_for(lc, 0, c, conf, &mix);
-            v[c] = rdo_value(&mix, &m->tables, yt[c], v[c], slope);
-            if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
-                return GRIC_ERR_NOMEM;
-            lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+            if (dec) {
+                if (gric_mixture_decode(&mix, &m->tables, dec, &v[c]))
+                    return GRIC_ERR_CORRUPT;
+            } else {
+                v[c] = rdo_value(&mix, &m->tables, y[(size_t)t * M + c], v[c], slope);
+                if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
+                    return GRIC_ERR_NOMEM;
+                lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
+            }
             if (lc->observe)
                 lc->observe(lc->observe_user, lc, t, c, &mix);
         }
-        learn_position(lc, t, v);
+        /* v is known: U, the conv input and the search learn it */
+        lc->u[t] = local_likelihood(lc, lc->params[0], v);
+        float *yf = lc->y_hat + (size_t)t * M;
+        for (int c = 0; c < M; c++)
+            yf[c] = (float)v[c];
+        record(lc, t, v);
     }
     return GRIC_OK;
+}
+
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
+{
+    return code_positions(lc, dec, NULL, NULL, 0, y_hat);
+}
+
+GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
+                                   double slope, GricRansEncoder *enc)
+{
+    return code_positions(lc, NULL, enc, y, slope, y_hat);
 }
 
 /* ---- encoder: a latent row at a time ---- */

@@ -73,7 +73,6 @@ static void latents(const GricModel *m, const GricTensor *photo, uint32_t w, uin
     free(inv_gain);
 }
 
-/* Encoded with rdo_slope (0: the row-at-a-time encoder), then decoded. */
 /* The RDO encoder into enc: y_hat (round(y) on entry) gets its choices.  A
  * plain encode first gives the bits to beat; every change must be to the
  * other neighbour of y. */
@@ -109,6 +108,7 @@ static void check_rdo(GricLatentCoder *lc, GricRansEncoder *enc, const float *y,
     free(rounded);
 }
 
+/* Encoded with rdo_slope (0: the row-at-a-time encoder), then decoded. */
 static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint32_t h, int quality,
                   int threads, unsigned rdo_slope)
 {

@@ -42,14 +42,6 @@ CODECS = {
         dec=["{bin}", "decode", "{enc}", "{dec}"],
         version=None,  # a work in progress: keyed on binary and model hashes
         qualities="0,15,30,45,60,75,90,100"),
-    "gric-plain": dict(
-        # the faster encoder: plain rounding instead of rate-distortion
-        # optimised quantisation (the same decoder)
-        label="gric -r 0 (no RDO)", ext="gric", dec_ext="png",
-        enc=["{bin}", "encode", "-q", "{q}", "-r", "0", "-t", "1", "{png}", "{enc}"],
-        dec=["{bin}", "decode", "{enc}", "{dec}"],
-        version=None,
-        qualities="0,15,30,45,60,75,90,100"),
     "jpeg": dict(
         # libjpeg-turbo 2.1 cjpeg cannot read PNG, hence the PPM; default
         # settings (4:2:0, baseline, standard Huffman tables).
@@ -96,6 +88,11 @@ CODECS = {
         version=["heif-enc", "--list-encoders"],
         qualities="10,18,25,32,38,44,50,56,62"),
 }
+
+# The faster encoder: plain rounding instead of rate-distortion optimised
+# quantisation (the same decoder).
+CODECS["gric-plain"] = dict(CODECS["gric"], label="gric -r 0 (no RDO)",
+                            enc=CODECS["gric"]["enc"][:4] + ["-r", "0"] + CODECS["gric"]["enc"][4:])
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 GAUSS = np.exp(-0.5 * (np.arange(11) - 5) ** 2 / 1.5 ** 2)
