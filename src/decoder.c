@@ -15,8 +15,9 @@ struct GricDecoder {
     uint64_t max_pixels;   /* 0: no limit */
     GricLatentCoder lc;
     int32_t *y_hat, *z_hat;
-    float *y_scaled;     /* CHW, y_hat * inv_gain */
-    size_t cap_y_hat, cap_z_hat, cap_y_scaled;
+    float *y_rec;        /* HWC, the reconstructed latents */
+    float *y_scaled;     /* CHW, y_rec * inv_gain */
+    size_t cap_y_hat, cap_z_hat, cap_y_rec, cap_y_scaled;
     float *gain, *inv_gain;
 };
 
@@ -46,6 +47,7 @@ void gric_decoder_free(GricDecoder *d)
         return;
     gric_latent_coder_free(&d->lc);
     free(d->y_hat);
+    free(d->y_rec);
     free(d->z_hat);
     free(d->y_scaled);
     free(d->gain);
@@ -76,7 +78,7 @@ static GricStatus decode_latents(GricDecoder *d, const uint8_t *payload, const G
         return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: hyperprior data is corrupt");
     if (gric_hyper_synthesis(&d->lc, d->z_hat, g->hz, g->wz))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory decoding");
-    if (gric_latents_decode(&d->lc, &ry, d->y_hat) || !gric_rans_dec_finished(&ry))
+    if (gric_latents_decode(&d->lc, &ry, d->y_hat, d->y_rec) || !gric_rans_dec_finished(&ry))
         return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: latent data is corrupt");
     return GRIC_OK;
 }
@@ -110,6 +112,7 @@ GricStatus gric_decode(GricDecoder *d, const uint8_t *data, size_t size, uint8_t
     size_t n = (size_t)g.h * g.w, M = (size_t)m->M;
     if (gric_reserve((void **)&d->y_hat, &d->cap_y_hat, n * M * sizeof(int32_t)) ||
         gric_reserve((void **)&d->z_hat, &d->cap_z_hat, (size_t)g.hz * g.wz * m->N * sizeof(int32_t)) ||
+        gric_reserve((void **)&d->y_rec, &d->cap_y_rec, n * M * sizeof(float)) ||
         gric_reserve((void **)&d->y_scaled, &d->cap_y_scaled, n * M * sizeof(float)) ||
         gric_latent_coder_reset(&d->lc, g.h, g.w))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory decoding %ux%u", hdr.info.width,
@@ -119,7 +122,7 @@ GricStatus gric_decode(GricDecoder *d, const uint8_t *data, size_t size, uint8_t
     gric_model_gains(m, (int)hdr.info.quality, d->gain, d->inv_gain);
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
-            d->y_scaled[c * n + p] = (float)d->y_hat[p * M + c] * d->inv_gain[c];
+            d->y_scaled[c * n + p] = d->y_rec[p * M + c] * d->inv_gain[c];
     if (gric_synthesis(&m->g_s, d->y_scaled, g.h, g.w, rgb, stride, (int)hdr.info.width,
                        (int)hdr.info.height, d->threads))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the synthesis transform");

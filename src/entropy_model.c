@@ -275,27 +275,31 @@ static uint32_t frequency(const GricMixture *mix, const GricTables *tab, int v)
     return gric_mixture_cum(mix, tab, v + 1) - gric_mixture_cum(mix, tab, v);
 }
 
-/* round(y) = v0 or the other neighbour of y, whichever costs less in
- * bits + slope / ln 2 * (y - v)^2.  Both must be regular symbols; the test
- * f1 > f0 * EXP(slope * ((y - v1)^2 - (y - v0)^2)) uses the coding path's
- * table EXP, so an encode is the same on every machine. */
-static int rdo_value(const GricMixture *mix, const GricTables *tab, float y, int v0, double slope)
+/* round(y) = v0 or the other neighbour v1 of y, whichever costs less in
+ * bits + slope / ln 2 * (y - r)^2, r being the value's reconstruction (what
+ * the decoder will synthesise).  Both must be regular symbols; the test
+ * f1 > f0 * EXP(slope * ((y - r1)^2 - (y - r0)^2)) uses the coding path's
+ * tables, so an encode is the same on every machine. */
+static int rdo_value(const GricMixture *mix, const GricTables *tab, float y, int v0, double slope,
+                     double shift)
 {
     double e = (double)y - v0;
     int v1 = e > 0 ? v0 + 1 : v0 - 1;
     if (e == 0 || mix->uniform || v0 < mix->lo || v0 > mix->hi || v1 < mix->lo || v1 > mix->hi)
         return v0;
-    uint32_t f0 = frequency(mix, tab, v0), f1 = frequency(mix, tab, v1);
-    if (f1 <= f0)
+    double e0 = (double)y - gric_mixture_reconstruct(mix, tab, v0, shift);
+    double e1 = (double)y - gric_mixture_reconstruct(mix, tab, v1, shift);
+    double extra = slope * (e1 * e1 - e0 * e0);
+    if (extra >= 8.0)   /* past EXP's table: v1 would need f1 > 2981 f0 */
         return v0;
-    double extra = 1 - 2 * (e > 0 ? e : -e);   /* (y - v1)^2 - (y - v0)^2 */
-    return (double)f1 > (double)f0 * gric_exp(tab, slope * extra) ? v1 : v0;
+    uint32_t f0 = frequency(mix, tab, v0), f1 = frequency(mix, tab, v1);
+    return (double)f1 > (double)f0 * gric_exp(tab, extra) ? v1 : v0;
 }
 
 /* With dec: decodes y_hat.  Without: codes y_hat into enc, each value first
  * chosen by rdo_value from y.  One loop for both, so they cannot drift apart. */
 static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, GricRansEncoder *enc,
-                                 const float *y, double slope, int32_t *y_hat)
+                                 const float *y, double slope, int32_t *y_hat, float *y_rec)
 {
     const GricModel *m = lc->model;
     int M = m->M, T = lc->h * lc->w;
@@ -308,8 +312,10 @@ static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, Gric
             if (dec) {
                 if (gric_mixture_decode(&mix, &m->tables, dec, &v[c]))
                     return GRIC_ERR_CORRUPT;
+                y_rec[(size_t)t * M + c] =
+                    (float)gric_mixture_reconstruct(&mix, &m->tables, v[c], m->recon_shift);
             } else {
-                v[c] = rdo_value(&mix, &m->tables, y[(size_t)t * M + c], v[c], slope);
+                v[c] = rdo_value(&mix, &m->tables, y[(size_t)t * M + c], v[c], slope, m->recon_shift);
                 if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
                     return GRIC_ERR_NOMEM;
                 lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
@@ -327,15 +333,16 @@ static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, Gric
     return GRIC_OK;
 }
 
-GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat)
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat,
+                               float *y_rec)
 {
-    return code_positions(lc, dec, NULL, NULL, 0, y_hat);
+    return code_positions(lc, dec, NULL, NULL, 0, y_hat, y_rec);
 }
 
 GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
                                    double slope, GricRansEncoder *enc)
 {
-    return code_positions(lc, NULL, enc, y, slope, y_hat);
+    return code_positions(lc, NULL, enc, y, slope, y_hat, NULL);
 }
 
 /* ---- encoder: a latent row at a time ---- */

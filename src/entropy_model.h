@@ -50,11 +50,14 @@ int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w);
 GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRansEncoder *enc);
 /* Same, one position at a time, choosing each value: y_hat holds round(y)
  * and gets the coded values.  y: the gained latents (HWC float); slope: the
- * price of a unit of squared error in y, in nats (MODEL.md §1, Quantisation). */
+ * price of a unit of squared error in y, in nats (MODEL.md §1,
+ * "Rate-distortion optimised quantisation"). */
 GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
                                    double slope, GricRansEncoder *enc);
-/* Decode y_hat (HWC int32) from dec.  GRIC_OK or GRIC_ERR_CORRUPT. */
-GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat);
+/* Decode y_hat (HWC int32) from dec, and y_rec (HWC float), what the
+ * synthesis gets (gric_mixture_reconstruct).  GRIC_OK or GRIC_ERR_CORRUPT. */
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat,
+                               float *y_rec);
 
 /* z_hat (CHW, N x hz x wz) with the per-channel tables. */
 GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,

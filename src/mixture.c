@@ -58,6 +58,41 @@ double gric_gaussian_likelihood(const GricTables *t, int v, double mu, double si
     return table_phi(t, (v + 0.5 - mu) / sigma) - table_phi(t, (v - 0.5 - mu) / sigma);
 }
 
+/* The standard normal density, EXP(-x^2 / 2) / sqrt(2 pi); 0 past |x| = 8,
+ * where EXP's table ends and PHI is flat. */
+static inline double table_density(const GricTables *t, double x)
+{
+    if (!(x > -8.0 && x < 8.0))
+        return 0.0;
+    return table_exp(t, -0.5 * (x * x)) * 0.3989422804014327;
+}
+
+/* Components at least this wide take the first-order bin mean: the exact
+ * one subtracts two nearly equal terms, and the tables' error would swamp it. */
+#define RECON_WIDE_SIGMA 3.0
+
+double gric_mixture_reconstruct(const GricMixture *m, const GricTables *t, int v, double shift)
+{
+    double mass = 0.0, moment = 0.0;   /* sum of w p, and of w p (mean - v) */
+    for (int k = 0; k < 3; k++) {
+        if (m->w[k] == 0.0)
+            continue;
+        double d = m->mu[k] - v, s = m->sigma[k];
+        double a = (-0.5 - d) / s, b = (0.5 - d) / s;
+        double p = table_phi(t, b) - table_phi(t, a);
+        mass += m->w[k] * p;
+        if (s < RECON_WIDE_SIGMA)
+            moment += m->w[k] * (d * p + s * (table_density(t, a) - table_density(t, b)));
+        else
+            moment += m->w[k] * (p * (d / (12.0 * (s * s))));
+    }
+    if (!(mass > 1e-6))
+        return v;
+    double offset = moment / mass;
+    offset = offset > -0.5 ? (offset < 0.5 ? offset : 0.5) : -0.5;
+    return v + shift * offset;
+}
+
 /* floor and ceil clamped to [-Y_LIMIT, Y_LIMIT]; clamping first is the same
  * as clamping after since the bounds are integers, and keeps the int
  * conversion defined. */

@@ -40,6 +40,10 @@ uint32_t gric_mixture_cum(const GricMixture *m, const GricTables *t, int v);
 int gric_mixture_encode(const GricMixture *m, const GricTables *t, GricRansEncoder *e, int v);
 /* 0, or -1 when the stream holds no valid value. */
 int gric_mixture_decode(const GricMixture *m, const GricTables *t, GricRansDecoder *d, int *v);
+/* What the decoder synthesises for a decoded v: v moved `shift` of the way to
+ * the mean of y within [v - 1/2, v + 1/2] under the mixture (v itself where
+ * the bin holds under 1e-6 of the mass).  Bit-exact like the rest. */
+double gric_mixture_reconstruct(const GricMixture *m, const GricTables *t, int v, double shift);
 /* Exact cost of coding v, in bits, escape included (uses libm). */
 double gric_mixture_bits(const GricMixture *m, const GricTables *t, int v);
 

@@ -167,7 +167,9 @@ static GricStatus build(GricModel *m, GricError *err)
         return st;
     int64_t N = gric_container_meta(&m->file, "N", 0), M = gric_container_meta(&m->file, "M", 0);
     int64_t H = gric_container_meta(&m->file, "H", 0), K = gric_container_meta(&m->file, "K", 0);
+    int64_t shift = gric_container_meta(&m->file, "recon_shift_256", 0);
     if (N < 1 || N > MAX_DIM || M < 1 || M > MAX_DIM || H < 1 || H > MAX_DIM || K < 2 || K > 64 ||
+        shift < 0 || shift > 256 ||
         gric_container_meta(&m->file, "cdf_precision", 0) != 16 ||
         gric_container_meta(&m->file, "table_q", 0) != 40)
         return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file hyperparameters are invalid");
@@ -175,6 +177,7 @@ static GricStatus build(GricModel *m, GricError *err)
     m->M = (int)M;
     m->H = (int)H;
     m->K = (int)K;
+    m->recon_shift = shift / 256.0;
     load_transform(&l, &m->g_a, "g_a", m->N, m->M, 0);
     load_transform(&l, &m->g_s, "g_s", m->N, m->M, 1);
     load_exact(&l, &m->h_a[0], "h_a.0", m->M, m->N, 3, 1, 0, NULL);

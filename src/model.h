@@ -24,6 +24,7 @@ struct GricModel {
     GricTables tables;
     const int32_t *z_cdf, *z_len, *z_offset;
     int z_cdf_width;
+    double recon_shift;                     /* MODEL.md §1, Reconstruction; 0 in older files */
     float **owned;                          /* converted float arrays, freed on close */
     int n_owned;
 };

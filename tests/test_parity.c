@@ -22,6 +22,8 @@ typedef struct {
     const int32_t *y_hat;       /* HWC */
     const GricTables *tables;
     double ideal_bits;          /* -log2 of the mixture probability, as PyTorch counts */
+    double recon_shift;
+    float *y_rec;               /* CHW, the decoder's reconstruction of y_hat */
 } MixtureCheck;
 
 /* (1, 3, M, h, w) layout of the reference tensors */
@@ -49,6 +51,8 @@ static void observe(void *user, const GricLatentCoder *lc, int t, int c, const G
         p += mix->w[k] * gric_gaussian_likelihood(mc->tables, mc->y_hat[(size_t)t * mc->M + c],
                                                    mix->mu[k], mix->sigma[k]);
     mc->ideal_bits -= log2(p > 1e-9 ? p : 1e-9);
+    mc->y_rec[(size_t)c * mc->h * mc->w + t] = (float)gric_mixture_reconstruct(
+        mix, mc->tables, mc->y_hat[(size_t)t * mc->M + c], mc->recon_shift);
     if (c == 0) {
         mc->positions++;
         mc->ref_mismatch += lc->ref_index != mc->ref_index[t];
@@ -126,7 +130,9 @@ int main(void)
                        test_tensor_f32(&vec, "mu", 3 * n * M), test_tensor_f32(&vec, "sigma", 3 * n * M),
                        M, g.h, g.w, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                        (const int32_t *)gric_container_find(&vec.c, "ref_index")->data,
-                       test_tensor_f32(&vec, "similarity", n), y_hat, &m->tables, 0};
+                       test_tensor_f32(&vec, "similarity", n), y_hat, &m->tables, 0,
+                       m->recon_shift, malloc(n * M * sizeof(float))};
+    CHECK(mc.y_rec, "out of memory");
     lc.observe = observe;
     lc.observe_user = &mc;
     GricRansEncoder enc;
@@ -156,10 +162,15 @@ int main(void)
     printf("z bits: C %.1f, reference %.1f\n", z_bits, z_ref_bits);
     CHECK(fabs(z_bits - z_ref_bits) < 0.01 * z_ref_bits + 8, "z tables cost more than the density");
 
-    /* synthesis of the reference y_hat */
+    /* the decoder's reconstruction of y_hat (table PHI and EXP against erf) */
+    e = nmse(mc.y_rec, test_tensor_f32(&vec, "y_rec", n * M), n * M);
+    printf("reconstruction NMSE %.3g (shift %.3f)\n", e, m->recon_shift);
+    CHECK(e < 1e-9, "reconstruction differs from the reference");
+
+    /* synthesis of the reconstruction */
     for (int c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
-            y[c * n + p] = y_hat_ref[c * n + p] * inv_gain[c];
+            y[c * n + p] = mc.y_rec[c * n + p] * inv_gain[c];
     uint8_t *rgb = malloc((size_t)W * H * 3);
     CHECK(rgb && gric_synthesis(&m->g_s, y, g.h, g.w, rgb, 3 * (size_t)W, (int)W, (int)H, 2) == 0,
           "synthesis failed");
@@ -184,6 +195,7 @@ int main(void)
     free(z_hat);
     free(hyper_chw);
     free(y_hat);
+    free(mc.y_rec);
     free(rgb);
     test_file_close(&vec);
     gric_model_close(m);

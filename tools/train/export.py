@@ -47,7 +47,7 @@ def write_parity(model, path, image, quality, model_id):
     f32 = lambda t: t.detach().float().squeeze(0).numpy().astype("<f4")  # noqa: E731
     tensors = dict(image=image.astype("u1"), x_hat=f32(x_hat), bits=np.array([out["bits"]], "<f4"),
                    z_bits=np.array([out["z_bits"]], "<f4"))
-    for key in ("y", "z", "z_hat", "hyper", "y_hat", "weights", "mu", "sigma", "similarity", "u"):
+    for key in ("y", "z", "z_hat", "hyper", "y_hat", "weights", "mu", "sigma", "similarity", "u", "y_rec"):
         tensors[key] = f32(out[key])
     tensors["ref_index"] = out["ref_index"].squeeze(0).numpy().astype("<i4")
     meta = dict(quality=quality, model_id_lo=model_id & 0xFFFFFFFF, model_id_hi=model_id >> 32)

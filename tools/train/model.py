@@ -17,6 +17,11 @@ LOG_SIGMA_MAX = 6.0     # upper bound of every mixture log-scale
 LIKELIHOOD_MIN = 1e-9
 SIM_STEPS = 256         # the similarity S is quantised to 1/256
 SEARCH_ROWS = 64        # references come from at most this many latent rows above
+# The decoder reconstructs each latent this far (as a fraction) from y_hat
+# towards the mean of y within its quantisation bin under the coded mixture
+# (MODEL.md §1, Reconstruction); tools/train/tune_reconstruction.py measures it.
+RECON_SHIFT = 0.5
+RECON_WIDE_SIGMA = 3.0
 # Trained rate points (distortion weights), ascending; quality 0..100 spans them.
 LAMBDAS = (0.0003, 0.0007, 0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16, 0.3)
 
@@ -240,6 +245,7 @@ class GlobalReferenceModel(nn.Module):
     def __init__(self, N=128, M=192, H=256, lambdas=LAMBDAS):
         super().__init__()
         self.N, self.M, self.H = N, M, H
+        self.recon_shift = RECON_SHIFT
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
         K = len(lambdas)
         self.g_a = nn.Sequential(conv(3, N), GSDN(N), conv(N, N), GSDN(N),
@@ -349,6 +355,26 @@ class GlobalReferenceModel(nn.Module):
         return (weights, torch.stack([mu1, mu2, mu3], 1), torch.stack([s1, s2, s3], 1),
                 index, sim, u)
 
+    def reconstruction(self, y_hat, weights, mu, sigma):
+        """What the decoder feeds the synthesis instead of y_hat: y_hat moved
+        recon_shift of the way to E[y | y in [y_hat - 1/2, y_hat + 1/2]]
+        under the mixture, the mean-squared-error estimate of y given what
+        the decoder knows (y_hat where the bin holds under 1e-6 of the mass).
+        Components of sigma >= RECON_WIDE_SIGMA take the first-order bin mean
+        (mu - y_hat) / (12 sigma^2): as in C, where the exact form would
+        cancel away the tables' precision."""
+        v = y_hat.double().unsqueeze(1)
+        d, s, w = mu.double() - v, sigma.double(), weights.double()
+        a, b = (-0.5 - d) / s, (0.5 - d) / s
+        density = lambda x: torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
+        p = std_normal_cdf(b) - std_normal_cdf(a)
+        exact = d * p + s * (density(a) - density(b))
+        moment = (w * torch.where(s < RECON_WIDE_SIGMA, exact, p * (d / (12 * s * s)))).sum(1)
+        mass = (w * p).sum(1)
+        offset = torch.clamp(moment / mass.clamp(min=1e-300), -0.5, 0.5)
+        offset = torch.where(mass > 1e-6, offset, torch.zeros_like(offset))
+        return (y_hat.double() + self.recon_shift * offset).float()
+
     def y_likelihood(self, v, weights, mu, sigma):
         p = (weights * self.gaussian_likelihood(v.unsqueeze(1), mu, sigma)).sum(1)
         return p.clamp(min=LIKELIHOOD_MIN)
@@ -386,9 +412,10 @@ class GlobalReferenceModel(nn.Module):
         weights, mu, sigma, index, sim, u = self.entropy_parameters(y_hat, hyper)
         py = self.y_likelihood(y_hat, weights, mu, sigma)
         pz = self.z_density.likelihood(z_hat).clamp(min=LIKELIHOOD_MIN)
-        x_hat = self.g_s(y_hat * inv_gain.view(1, -1, 1, 1))
+        y_rec = self.reconstruction(y_hat, weights, mu, sigma)
+        x_hat = self.g_s(y_rec * inv_gain.view(1, -1, 1, 1))
         z_bits = -torch.log2(pz).sum()
         bits = -torch.log2(py).sum() + z_bits
         return dict(y=y, z=z, z_hat=z_hat, hyper=hyper, y_hat=y_hat, weights=weights,
                     mu=mu, sigma=sigma, ref_index=index, similarity=sim, u=u,
-                    x_hat=x_hat, bits=bits, z_bits=z_bits)
+                    y_rec=y_rec, x_hat=x_hat, bits=bits, z_bits=z_bits)

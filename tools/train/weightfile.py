@@ -201,7 +201,8 @@ def export(model, path, train_steps=0):
     meta = dict(N=model.N, M=model.M, H=model.H, K=model.lambdas.numel(),
                 train_steps=train_steps, cdf_precision=CDF_PRECISION, table_q=TABLE_Q,
                 exp_min=EXP_MIN, exp_max=EXP_MAX, exp_steps=EXP_STEPS,
-                phi_range=PHI_RANGE, phi_steps=PHI_STEPS)
+                phi_range=PHI_RANGE, phi_steps=PHI_STEPS,
+                recon_shift_256=int(round(model.recon_shift * 256)))
     return write(path, meta, tensors)
 
 
@@ -221,6 +222,7 @@ def load_into(model, path):
     for key in ("N", "M", "H"):
         if meta[key] != getattr(model, key):
             raise ValueError("%s: %s=%d, model has %d" % (path, key, meta[key], getattr(model, key)))
+    model.recon_shift = meta.get("recon_shift_256", 0) / 256
     tt = lambda name: torch.from_numpy(t[name].astype(np.float32))  # noqa: E731
     with torch.no_grad():
         for prefix in ("g_a", "g_s", "h_a", "h_s"):
