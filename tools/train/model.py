@@ -187,6 +187,10 @@ def std_normal_cdf(x):
     return 0.5 * torch.erfc(-x * (2 ** -0.5))
 
 
+def std_normal_pdf(x):
+    return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
 def round_ste(x):
     return x + (torch.round(x) - x).detach()
 
@@ -366,9 +370,8 @@ class GlobalReferenceModel(nn.Module):
         v = y_hat.double().unsqueeze(1)
         d, s, w = mu.double() - v, sigma.double(), weights.double()
         a, b = (-0.5 - d) / s, (0.5 - d) / s
-        density = lambda x: torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
         p = std_normal_cdf(b) - std_normal_cdf(a)
-        exact = d * p + s * (density(a) - density(b))
+        exact = d * p + s * (std_normal_pdf(a) - std_normal_pdf(b))
         moment = (w * torch.where(s < RECON_WIDE_SIGMA, exact, p * (d / (12 * s * s)))).sum(1)
         mass = (w * p).sum(1)
         offset = torch.clamp(moment / mass.clamp(min=1e-300), -0.5, 0.5)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Measure the decoder's reconstruction shift on training crops, never Kodak.
+"""Measure the decoder's reconstruction shift on training crops only.
 
   tune_reconstruction.py [--weights data/gric-model.bin] [--shifts 0,0.3,0.5,0.7,1]
 
