@@ -54,6 +54,19 @@ def checkpoint_model(st, average="fast"):
     return model
 
 
+def native_bfloat16(dev):
+    """True where bfloat16 convolutions run natively: CUDA GPUs that support
+    them, CPUs with AVX512-BF16 or AMX (elsewhere autocast emulates them slowly)."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 class PatchSampler:
     """Random crops (with flips) from every training image held in memory.
 
@@ -108,6 +121,9 @@ def main():
     ap.add_argument("--full-texture", type=float, default=12.0,
                     help="crops at least this detailed are always kept, flatter ones less often (0: all)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                    help="of the analysis and synthesis transforms (model.transform); "
+                    "auto: bfloat16 where the hardware computes it natively")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ema-decay", type=float, default=0.999,
                     help="per-step decay of the shipped parameter average")
@@ -137,6 +153,9 @@ def main():
     if st is not None:
         args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
+    model.bf16_transforms = (args.precision == "bfloat16" or
+                             (args.precision == "auto" and native_bfloat16(dev)))
+    print("transforms in %s" % ("bfloat16" if model.bf16_transforms else "float32"), flush=True)
     # the gains are few and must move far: they learn GAIN_LR_SCALE times faster
     gains = [model.log_gain, model.log_inv_gain]
     rest = [p for p in model.parameters() if all(p is not g for g in gains)]
