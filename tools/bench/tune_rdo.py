@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Choose the encoder's rate-distortion slope on training photographs.
+"""Choose the encoder's rate-distortion slope and the decoder's
+reconstruction shift on held-out photographs.
 
-Encodes a spread of images from the training set (never Kodak: the benchmark
-set must not steer the codec) at several qualities with each candidate slope
-(`gric encode -r SLOPE`) and prints, against plain rounding (-r 0), mean bpp
-and PSNR, the bits at equal PSNR per quality (the number of images whose
-point falls inside the plain curve in brackets) and the BD-rate.
+Encodes the images (by default the held-out set that
+tools/train/prepare_data.py writes: never trained on, and never Kodak, as
+the benchmark set must not steer the codec) at several qualities with each
+candidate slope (`gric encode -r SLOPE`) and each model file (the same
+weights exported with different `export.py --recon-shift`), and prints,
+against the first model's plain rounding (-r 0), mean bpp and PSNR, the
+bits at equal PSNR per quality (the number of images whose point falls
+inside the plain curve in brackets) and the BD-rate.
 
 Example:
   /usr/bin/python3 tools/bench/tune_rdo.py --gric build/tools/gric/gric \\
-      --model data/gric-model.bin --images /var/tmp/gric/train_images
+      --model data/gric-model.bin,/tmp/shift0.5.bin --slopes 0,10,20,40
 """
 import argparse
 import glob
@@ -24,9 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import bd_rate, load_rgb, psnr  # noqa: E402
 
 
-def point(args, image, quality, slope, tmp):
+def point(args, model, image, quality, slope, tmp):
     enc, dec = os.path.join(tmp, "x.gric"), os.path.join(tmp, "x.png")
-    env = dict(os.environ, GRIC_MODEL=args.model)
+    env = dict(os.environ, GRIC_MODEL=model)
     subprocess.run([args.gric, "encode", "-q", str(quality), "-r", str(slope), "-t",
                     str(args.threads), image, enc], check=True, env=env)
     subprocess.run([args.gric, "decode", "-t", str(args.threads), enc, dec], check=True, env=env)
@@ -47,10 +51,10 @@ def rate_change(base, pt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gric", required=True)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--images", required=True, help="training images (PNG)")
+    ap.add_argument("--model", required=True, help="model files, comma-separated")
+    ap.add_argument("--images", default="/var/tmp/gric/heldout")
     ap.add_argument("--count", type=int, default=8, help="images, evenly spread over the sorted set")
-    ap.add_argument("--pattern", default="*_640.png")
+    ap.add_argument("--pattern", default="*.png")
     ap.add_argument("--qualities", default="10,30,50,70,90")
     ap.add_argument("--base-qualities", default="0,10,20,30,40,50,60,70,80,90,100",
                     help="plain rounding's curve, to compare each point with")
@@ -64,16 +68,17 @@ def main():
     qualities = [int(q) for q in args.qualities.split(",")]
     base_q = [int(q) for q in args.base_qualities.split(",")]
     slopes = [int(s) for s in args.slopes.split(",")]
+    models = args.model.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         # per image: one RD curve; BD-rate is averaged over images
-        base = [[point(args, im, q, 0, tmp) for q in base_q] for im in images]
+        base = [[point(args, models[0], im, q, 0, tmp) for q in base_q] for im in images]
         mean = np.mean(np.array(base), axis=0)
         print("plain     " + "  ".join("q%d %.4f/%.2f" % (q, b, p) for q, (b, p) in zip(base_q, mean)))
-        for s in slopes:
-            curves = [[point(args, im, q, s, tmp) for q in qualities] for im in images]
+        for model, s in [(m, s) for m in models for s in slopes]:
+            curves = [[point(args, model, im, q, s, tmp) for q in qualities] for im in images]
             mean = np.mean(np.array(curves), axis=0)
-            print("slope %-3d " % s + "  ".join("q%d %.4f/%.2f" % (q, b, p)
-                                             for q, (b, p) in zip(qualities, mean)))
+            print("%s, slope %d\n          " % (model, s) + "  ".join(
+                "q%d %.4f/%.2f" % (q, b, p) for q, (b, p) in zip(qualities, mean)))
             per_q = []
             for i in range(len(qualities)):
                 v = [rate_change(b, c[i]) for b, c in zip(base, curves)]

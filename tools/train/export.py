@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import RECON_SHIFT  # noqa: E402
 from train import AVERAGES, checkpoint_model  # noqa: E402
 import weightfile  # noqa: E402
 
@@ -63,10 +64,16 @@ def main():
     ap.add_argument("--parity-image", default=os.path.join(ROOT, "data", "sample.png"))
     ap.add_argument("--average", choices=sorted(AVERAGES), default="fast",
                     help="which parameter average to ship (evaluate.py compares them)")
+    ap.add_argument("--recon-shift", type=float, default=RECON_SHIFT,
+                    help="the decoder's reconstruction shift (MODEL.md §1), 0-1")
     args = ap.parse_args()
+    if not 0 <= args.recon_shift <= 1:
+        ap.error("--recon-shift must lie in [0, 1]")
 
     st = torch.load(args.state, map_location="cpu")
-    model_id = weightfile.export(checkpoint_model(st, args.average), args.out, train_steps=st["step"])
+    model = checkpoint_model(st, args.average)
+    model.recon_shift = args.recon_shift
+    model_id = weightfile.export(model, args.out, train_steps=st["step"])
     print("wrote %s (model id %016x, step %d, %s average)" % (args.out, model_id, st["step"],
                                                              args.average))
 

@@ -19,8 +19,9 @@ SIM_STEPS = 256         # the similarity S is quantised to 1/256
 SEARCH_ROWS = 64        # references come from at most this many latent rows above
 # The decoder reconstructs each latent this far (as a fraction) from y_hat
 # towards the mean of y within its quantisation bin under the coded mixture
-# (MODEL.md §1, Reconstruction); tools/train/tune_reconstruction.py measures it.
-RECON_SHIFT = 0.5
+# (MODEL.md §1, Reconstruction), chosen with tools/bench/tune_rdo.py on the
+# held-out photos (export.py --recon-shift writes others to compare).
+RECON_SHIFT = 0.25
 RECON_WIDE_SIGMA = 3.0
 # Trained rate points (distortion weights), ascending; quality 0..100 spans them.
 LAMBDAS = (0.0003, 0.0007, 0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16, 0.3)

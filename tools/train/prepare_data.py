@@ -15,7 +15,15 @@ keeps its photos (animals, monuments, instruments) as lossy WebP inside Qt
 resource bundles: they are cut out of the bundles, the near-duplicates
 between activities dropped, and each halved (at least) like the others.
 
-Usage: prepare_data.py [--out DIR] [--work DIR]
+It also writes a small held-out set (--heldout): the photographs of a
+package that is never trained on (palapeli-data's puzzle collection, 5
+camera photos), downsampled to a 512 px short side and cut to at most 768
+px, about Kodak's size.  Parameters that are chosen rather than trained
+(the encoder's RDO slope, the decoder's reconstruction shift) are chosen on
+it with tools/bench/tune_rdo.py: the training photos flatter whatever
+fits the trained entropy model best, and Kodak must not steer the codec.
+
+Usage: prepare_data.py [--out DIR] [--heldout DIR] [--work DIR]
 """
 import argparse
 import glob
@@ -51,6 +59,9 @@ MIN_SHORT_SIDE = 720
 NATIVE_MIN_SHORT_SIDE = 400     # smaller photos are used at their own size
 NATIVE_SOURCES = ("skimage", "/opencv-doc/examples/", "/stellarium/landscapes/")
 MIN_CHROMA = 4.0                # mean |channel - grey| of a colour image, 0-255
+HELDOUT_PACKAGE = "palapeli-data"
+HELDOUT_GLOB = "usr/share/palapeli/collection/*.jpg"
+HELDOUT_SHORT_SIDE, HELDOUT_MAX_SIDE = 512, 768
 
 
 def unpack(work):
@@ -66,6 +77,27 @@ def unpack(work):
     unpack_edje(root)
     unpack_gcompris(root)
     return root
+
+
+def write_heldout(work, out):
+    """The held-out photos, unpacked apart from the training packages."""
+    debs, root = os.path.join(work, "heldout_debs"), os.path.join(work, "heldout_root")
+    os.makedirs(debs, exist_ok=True)
+    if not glob.glob(os.path.join(debs, HELDOUT_PACKAGE + "_*.deb")):
+        subprocess.run(["apt-get", "download", HELDOUT_PACKAGE], cwd=debs, check=True)
+    for deb in glob.glob(os.path.join(debs, "*.deb")):
+        subprocess.run(["dpkg", "-x", deb, root], check=True)
+    os.makedirs(out, exist_ok=True)
+    paths = sorted(glob.glob(os.path.join(root, HELDOUT_GLOB)))
+    for path in paths:
+        im = Image.open(path).convert("RGB")
+        scale = HELDOUT_SHORT_SIDE / min(im.size)
+        im = im.resize((round(im.size[0] * scale), round(im.size[1] * scale)), Image.LANCZOS)
+        w, h = min(im.size[0], HELDOUT_MAX_SIDE), min(im.size[1], HELDOUT_MAX_SIDE)
+        x, y = (im.size[0] - w) // 2, (im.size[1] - h) // 2
+        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        im.crop((x, y, x + w, y + h)).save(os.path.join(out, name))
+    print("wrote %d held-out images to %s" % (len(paths), out), file=sys.stderr)
 
 
 def unpack_edje(root):
@@ -178,7 +210,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default="/var/tmp/gric/data_work")
     ap.add_argument("--out", default="/var/tmp/gric/train_images")
+    ap.add_argument("--heldout", default="/var/tmp/gric/heldout")
     args = ap.parse_args()
+    write_heldout(args.work, args.heldout)
     root = unpack(args.work)
     os.makedirs(args.out, exist_ok=True)
     for old in glob.glob(os.path.join(args.out, "img*.png")):   # a previous run's
