@@ -64,7 +64,8 @@ def main():
     images = sorted(glob.glob(os.path.join(args.images, args.pattern)))
     if not images:
         sys.exit("no images match %s in %s" % (args.pattern, args.images))
-    images = [images[i * len(images) // args.count] for i in range(min(args.count, len(images)))]
+    count = min(args.count, len(images))
+    images = [images[i * len(images) // count] for i in range(count)]
     qualities = [int(q) for q in args.qualities.split(",")]
     base_q = [int(q) for q in args.base_qualities.split(",")]
     slopes = [int(s) for s in args.slopes.split(",")]

@@ -115,8 +115,11 @@ def main():
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", help="weights-only checkpoint (e.g. from gpu_run.sh) to start from")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--patch", type=int, default=128)
+    # 2 crops of 256² (not 8 of 128²: the same pixels per step) since step
+    # 131.5k: latents of 16x16 teach context and reference search at sizes
+    # nearer real images (MODEL.md §7)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--full-texture", type=float, default=12.0,
                     help="crops at least this detailed are always kept, flatter ones less often (0: all)")
