@@ -2,9 +2,9 @@
 """Rate-distortion of a training checkpoint on fixed crops, without C.
 
   evaluate.py [--state /var/tmp/gric/train_state.pt] [--images DIR]
-              [--weights data/gric-model.bin]
+              [--crop 256] [--weights data/gric-model.bin]
 
-Codes 256x256 centre crops of every 12th training image at qualities
+Codes 256x256 (--crop) centre crops of every 12th training image at qualities
 0, 25, 50, 75 and 100 with `forward_coding` (hard rounding, the model's own
 bit estimate) and prints bpp and PSNR for the last step's weights and for
 their moving averages (export.py ships one), and with --weights for an
@@ -31,15 +31,15 @@ QUALITIES = (0, 25, 50, 75, 100)
 CROP = 256
 
 
-def crops(folder, every, min_texture):
+def crops(folder, every, min_texture, size=CROP):
     from PIL import Image
     files = sorted(glob.glob(os.path.join(folder, "*.png")))[::every]
     out = []
     for f in files:
         im = np.asarray(Image.open(f).convert("RGB"))
-        y, x = (im.shape[0] - CROP) // 2, (im.shape[1] - CROP) // 2
-        if min(y, x) >= 0 and texture(im[y:y + CROP, x:x + CROP]) >= min_texture:
-            out.append(im[y:y + CROP, x:x + CROP])
+        y, x = (im.shape[0] - size) // 2, (im.shape[1] - size) // 2
+        if min(y, x) >= 0 and texture(im[y:y + size, x:x + size]) >= min_texture:
+            out.append(im[y:y + size, x:x + size])
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
 
 
@@ -50,7 +50,7 @@ def evaluate(model, images):
         for x in images.split(1):
             out = model.forward_coding(x, q)
             mse = ((out["x_hat"].clamp(0, 1) - x) ** 2).mean().item()
-            bpp.append(out["bits"].item() / (CROP * CROP))
+            bpp.append(out["bits"].item() / (x.shape[2] * x.shape[3]))
             psnr.append(10 * np.log10(1 / mse))
         rows.append((q, np.mean(bpp), np.mean(psnr)))
     return rows
@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--state", default="/var/tmp/gric/train_state.pt")
     ap.add_argument("--images", default="/var/tmp/gric/train_images")
     ap.add_argument("--every", type=int, default=12)
+    ap.add_argument("--crop", type=int, default=CROP,
+                    help="side of the centre crops (images smaller than that are skipped)")
     ap.add_argument("--min-texture", type=float, default=0.0,
                     help="only crops at least this detailed (train.texture)")
     ap.add_argument("--weights", help="also evaluate this exported weight file")
@@ -68,8 +70,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     st = torch.load(args.state, map_location="cpu")
-    images = crops(args.images, args.every, args.min_texture)
-    print("step %d, %d crops of %dx%d" % (st["step"], len(images), CROP, CROP))
+    images = crops(args.images, args.every, args.min_texture, args.crop)
+    print("step %d, %d crops of %dx%d" % (st["step"], len(images), args.crop, args.crop))
     models = [("last step", checkpoint_model(st, average=None))]
     models += [("%s avg" % name, checkpoint_model(st, name)) for name, key in AVERAGES.items()
                if key in st]
