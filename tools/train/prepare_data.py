@@ -18,10 +18,11 @@ between activities dropped, and each halved (at least) like the others.
 It also writes a small held-out set (--heldout): the photographs of a
 package that is never trained on (palapeli-data's puzzle collection, 5
 camera photos), downsampled to a 512 px short side and cut to at most 768
-px, about Kodak's size.  Parameters that are chosen rather than trained
+px.  Parameters that are chosen rather than trained
 (the encoder's RDO slope, the decoder's reconstruction shift) are chosen on
 it with tools/bench/tune_rdo.py: the training photos flatter whatever
-fits the trained entropy model best, and Kodak must not steer the codec.
+fits the trained entropy model best, and the benchmark set must not steer
+the codec.
 
 Usage: prepare_data.py [--out DIR] [--heldout DIR] [--work DIR]
 """
@@ -64,16 +65,20 @@ HELDOUT_GLOB = "usr/share/palapeli/collection/*.jpg"
 HELDOUT_SHORT_SIDE, HELDOUT_MAX_SIDE = 512, 768
 
 
-def unpack(work):
-    debs = os.path.join(work, "debs")
-    root = os.path.join(work, "root")
+def download_and_unpack(packages, debs, root):
+    """Downloads the packages not yet in debs/ and unpacks all of debs/ into root/."""
     os.makedirs(debs, exist_ok=True)
     os.makedirs(root, exist_ok=True)
-    missing = [p for p in PACKAGES if not glob.glob(os.path.join(debs, p + "_*.deb"))]
+    missing = [p for p in packages if not glob.glob(os.path.join(debs, p + "_*.deb"))]
     if missing:
         subprocess.run(["apt-get", "download"] + missing, cwd=debs, check=True)
     for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):
         subprocess.run(["dpkg", "-x", deb, root], check=True)
+
+
+def unpack(work):
+    root = os.path.join(work, "root")
+    download_and_unpack(PACKAGES, os.path.join(work, "debs"), root)
     unpack_edje(root)
     unpack_gcompris(root)
     return root
@@ -81,12 +86,8 @@ def unpack(work):
 
 def write_heldout(work, out):
     """The held-out photos, unpacked apart from the training packages."""
-    debs, root = os.path.join(work, "heldout_debs"), os.path.join(work, "heldout_root")
-    os.makedirs(debs, exist_ok=True)
-    if not glob.glob(os.path.join(debs, HELDOUT_PACKAGE + "_*.deb")):
-        subprocess.run(["apt-get", "download", HELDOUT_PACKAGE], cwd=debs, check=True)
-    for deb in glob.glob(os.path.join(debs, "*.deb")):
-        subprocess.run(["dpkg", "-x", deb, root], check=True)
+    root = os.path.join(work, "heldout_root")
+    download_and_unpack([HELDOUT_PACKAGE], os.path.join(work, "heldout_debs"), root)
     os.makedirs(out, exist_ok=True)
     paths = sorted(glob.glob(os.path.join(root, HELDOUT_GLOB)))
     for path in paths:
