@@ -6,8 +6,10 @@ for the unpack), keeps every colour image whose short side is at least
 720 px (one file per multi-resolution wallpaper folder), and writes
 downsampled copies: downsampling by 2x or more removes the packages' own
 JPEG artefacts so the codec does not learn to reproduce them.  Photos of
-400-720 px (OpenCV's and scikit-image's samples, Stellarium's landscape
-panoramas) are kept at their own size.  Grey-scale images (ultrasound,
+400-720 px (OpenCV's, scikit-image's and scikit-learn's samples,
+Stellarium's landscape panoramas) and Scratch's 480x360 photo backgrounds
+(streets, buildings, parks, landscapes; its drawings left out) are kept at
+their own size.  Grey-scale images (ultrasound,
 scanned text, test charts) are dropped: the codec is judged on colour photos.
 Enlightenment's 4K photo backgrounds come inside Edje files; `edje_decc`
 (Debian's libedje-bin, installed when missing) unpacks them.  GCompris
@@ -42,7 +44,7 @@ PACKAGES = [
     "mate-backgrounds", "ukui-wallpapers", "plasma-workspace-wallpapers",
     "gnome-backgrounds", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
     "python3-skimage", "lxqt-themes", "stellarium-data", "opencv-doc", "digikam-data",
-    "enlightenment-data", "gcompris-qt-data",
+    "enlightenment-data", "gcompris-qt-data", "scratch", "python3-sklearn",
 ]
 # GCompris activities whose bundles hold photographs (the rest: drawings).
 GCOMPRIS_PHOTO_SETS = ("erase", "explore_monuments", "explore_world_animals",
@@ -53,12 +55,16 @@ EDJE_DRAWINGS = ("Dunes", "Flat-", "Paper-Flower", "Squiggle", "Sunset-Hills")
 # Inside those packages, paths that hold drawings, screenshots or maps.
 EXCLUDED_PATHS = ("/doc/HTML/", "/opencv4/html/", "/skycultures/", "/nebulae/", "/plymouth/",
                   "/grub/", "/lxqt/themes/", "/textures/", "/scenery3d/", "/webroot/",
-                  "/digikam/data/", "/digikam/themes/", "screenshot")
+                  "/digikam/data/", "/digikam/themes/", "screenshot",
+                  "/indoors/party-room", "/indoors/room", "/indoors/spotlight-stage",
+                  "/outdoors/brick-wall1", "/outdoors/school2", "/woods-and-bench",
+                  "/basketball-court2")   # Scratch's drawings
 # Short sides (px) of the downsampled copies; each is at most half the source.
 TARGET_SHORT_SIDES = (1024, 640, 400)
 MIN_SHORT_SIDE = 720
-NATIVE_MIN_SHORT_SIDE = 400     # smaller photos are used at their own size
-NATIVE_SOURCES = ("skimage", "/opencv-doc/examples/", "/stellarium/landscapes/")
+# Sources of smaller photos, used at their own size, and their least short side.
+NATIVE_SOURCES = {"skimage": 400, "/opencv-doc/examples/": 400, "/stellarium/landscapes/": 400,
+                  "/sklearn/datasets/images/": 400, "/scratch/Media/Backgrounds/": 360}
 MIN_CHROMA = 4.0                # mean |channel - grey| of a colour image, 0-255
 HELDOUT_PACKAGE = "palapeli-data"
 HELDOUT_GLOB = "usr/share/palapeli/collection/*.jpg"
@@ -172,7 +178,7 @@ def candidates(root):
     for path in glob.glob(os.path.join(root, "**", "*"), recursive=True):
         if not path.lower().endswith((".jpg", ".jpeg", ".png")):
             continue
-        if any(e in path.lower() for e in EXCLUDED_PATHS):
+        if any(e.lower() in path.lower() for e in EXCLUDED_PATHS):
             continue
         folder = os.path.dirname(path)
         key = folder if "/wallpapers/" in path and "/contents/" in path else path
@@ -182,9 +188,9 @@ def candidates(root):
                 w, h = im.size
         except Exception:
             continue
-        native = any(src in path for src in NATIVE_SOURCES)
+        native = [side for src, side in NATIVE_SOURCES.items() if src in path]
         lower = GCOMPRIS_MIN_SHORT_SIDE if "/gcompris/" in path else MIN_SHORT_SIDE
-        if min(w, h) < (NATIVE_MIN_SHORT_SIDE if native else lower):
+        if min(w, h) < (native[0] if native else lower):
             continue
         if key not in best or w * h > best[key][0]:
             best[key] = (w * h, path)
