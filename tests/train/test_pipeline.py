@@ -8,6 +8,7 @@ with random weights is exported, and the C parity test run on it.
   GRIC_TEST_PARITY=build/tests/test_parity /usr/bin/python3 tests/train/test_pipeline.py
 """
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,12 +16,15 @@ import unittest
 
 import numpy as np
 import torch
+import torch.multiprocessing as mp
 import torch.nn.functional as F
+from PIL import Image
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import export  # noqa: E402
 import model as ref  # noqa: E402
+import train  # noqa: E402
 import weightfile  # noqa: E402
 
 
@@ -109,6 +113,66 @@ class RatePoints(unittest.TestCase):
             gain, inv_gain = net.gains(q)
             self.assertTrue(torch.allclose(gain, net.log_gain[k].exp()))
             self.assertTrue(torch.allclose(inv_gain, net.log_inv_gain[k].exp()))
+
+
+def exchange_worker(rank, port, out):
+    """One of two processes: its gradient is rank + 1, its stat 10 (rank + 1)."""
+    torch.distributed.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port,
+                                         rank=rank, world_size=2)
+    p = torch.nn.Parameter(torch.zeros(3, 2))
+    p.grad = torch.full((3, 2), rank + 1.0)
+    stats = train.exchange([p], torch.tensor([10.0 * (rank + 1)]), 2)
+    drift = []
+    for value in (float(rank), 1.0):   # different, then equal parameters
+        with torch.no_grad():
+            p.fill_(value)
+        try:
+            train.check_in_step([p])
+            drift.append(False)
+        except RuntimeError:
+            drift.append(True)
+    torch.save(dict(grad=p.grad, stats=stats, drift=drift), "%s.%d" % (out, rank))
+
+
+class DataParallel(unittest.TestCase):
+    def test_processes_average_gradients_and_catch_drift(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "rank")
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            mp.start_processes(exchange_worker, (port, out), nprocs=2, start_method="fork")
+            for rank in (0, 1):
+                got = torch.load("%s.%d" % (out, rank))
+                self.assertTrue(torch.equal(got["grad"], torch.full((3, 2), 1.5)))
+                self.assertEqual(got["stats"].tolist(), [30.0])
+                self.assertEqual(got["drift"], [True, False])
+
+    def test_two_processes_train_and_resume(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            rng = np.random.default_rng(5)
+            os.makedirs(os.path.join(tmp, "img"))
+            for i in range(3):
+                a = np.cumsum(rng.normal(0, 8, (80, 80, 3)), axis=1) % 256
+                Image.fromarray(a.astype(np.uint8)).save(os.path.join(tmp, "img", "%d.png" % i))
+            state = os.path.join(tmp, "state.pt")
+            cmd = [sys.executable, os.path.join(ROOT, "tools", "train", "train.py"),
+                   "--data", os.path.join(tmp, "img"), "--state", state, "--N", "8", "--M", "8",
+                   "--H", "8", "--patch", "64", "--batch", "1", "--threads", "1",
+                   "--precision", "float32", "--save-every", "0", "--log-every", "1"]
+            env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+            # two processes from scratch, then one resuming their checkpoint
+            for workers, steps, resume in ((2, 3, []), (1, 5, ["--resume"])):
+                run = subprocess.run(cmd + resume + ["--workers", str(workers),
+                                                     "--steps", str(steps)],
+                                     env=env, capture_output=True, text=True, timeout=120)
+                self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+                self.assertEqual("2 data-parallel processes: 2 crops per step" in run.stdout,
+                                 workers == 2, run.stdout)
+                st = torch.load(state)
+                self.assertEqual(st["step"], steps)
+                self.assertEqual([h[0] for h in st["history"]], list(range(1, steps + 1)))
+                self.assertTrue(all(np.isfinite(h[1]) for h in st["history"]))
 
 
 class ExportToC(unittest.TestCase):

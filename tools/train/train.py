@@ -16,14 +16,18 @@ evaluate.py can tell which of them (and not the last step's noisy weights)
 is better to ship (export.py --average slow).
 """
 import argparse
+import datetime
 import glob
 import os
 import signal
+import socket
 import sys
 import time
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import GlobalReferenceModel  # noqa: E402
@@ -107,6 +111,32 @@ class PatchSampler:
         return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
 
 
+def exchange(params, stats, world):
+    """Sums stats (a float64 vector) and replaces every gradient by its mean
+    over the world's processes, in one all-reduce of a flat buffer.  All
+    processes then take the same optimiser step and stay identical."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params] + [stats])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view(p.shape) / world)
+        offset += n
+    return flat[offset:]
+
+
+def check_in_step(params):
+    """Fails if the processes' parameters have drifted apart."""
+    total = sum(p.detach().double().sum() for p in params).view(1)
+    spread = torch.cat([total, -total])
+    dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+    if spread[0] != -spread[1]:
+        raise RuntimeError("data-parallel processes hold different parameters")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/var/tmp/gric/train_images")
@@ -123,7 +153,11 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--full-texture", type=float, default=12.0,
                     help="crops at least this detailed are always kept, flatter ones less often (0: all)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="per process")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="data-parallel processes (CPU): each draws --batch crops and the "
+                    "gradients are averaged, so a step learns from workers x batch crops")
+    ap.add_argument("--steps", type=int, default=0, help="stop at this step count, the checkpoint's included (0: --minutes only)")
     ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                     help="of the analysis and synthesis transforms (model.transform); "
                     "auto: bfloat16 where the hardware computes it natively")
@@ -139,7 +173,23 @@ def main():
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
     args = ap.parse_args()
+    if args.workers < 1 or (args.workers > 1 and args.device != "cpu"):
+        sys.exit("--workers: at least 1, and more only on the CPU")
+    if args.workers == 1:
+        train(0, args, None)
+        return
+    with socket.socket() as s:   # a free port for the processes to meet on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(train, (args, port), nprocs=args.workers, start_method="fork")
 
+
+def train(rank, args, port):
+    """One training process; rank 0 logs, keeps the averages and saves."""
+    world = args.workers
+    if world > 1:
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
+                                world_size=world, timeout=datetime.timedelta(minutes=5))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
@@ -152,13 +202,15 @@ def main():
         shipped, meta = weightfile.load_model(DEFAULT_WEIGHTS)
         st = dict(model=shipped.state_dict(), step=int(meta.get("train_steps", 0)),
                   config=dict(N=meta["N"], M=meta["M"], H=meta["H"]))
-        print("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)
+        if rank == 0:
+            print("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)
     if st is not None:
         args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
     model.bf16_transforms = (args.precision == "bfloat16" or
                              (args.precision == "auto" and native_bfloat16(dev)))
-    print("transforms in %s" % ("bfloat16" if model.bf16_transforms else "float32"), flush=True)
+    log = print if rank == 0 else (lambda *a, **k: None)
+    log("transforms in %s" % ("bfloat16" if model.bf16_transforms else "float32"), flush=True)
     # the gains are few and must move far: they learn GAIN_LR_SCALE times faster
     gains = [model.log_gain, model.log_inv_gain]
     rest = [p for p in model.parameters() if all(p is not g for g in gains)]
@@ -169,7 +221,7 @@ def main():
         gain_ids = st["opt"]["param_groups"][1]["params"] if "opt" in st else ()
         migrated = model.migrate_rate_points(st["model"], model.lambdas, st.get("opt"), gain_ids)
         if migrated:
-            print("rate points moved to %s" % model.lambdas.tolist(), flush=True)
+            log("rate points moved to %s" % model.lambdas.tolist(), flush=True)
         model.load_state_dict(st["model"])
         if not migrated:
             averages = {key: st[key] for key in AVERAGES.values() if key in st}
@@ -177,8 +229,13 @@ def main():
         if "opt" in st:
             opt.load_state_dict(st["opt"])
             torch.set_rng_state(st["torch_rng"])
-        print("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
-              flush=True)
+        log("resumed at step %d (%s optimiser)" % (step, "saved" if "opt" in st else "fresh"),
+            flush=True)
+    if rank > 0:   # the other processes draw other crops and noise
+        torch.manual_seed(args.seed * 7919 + step + rank)
+    if world > 1:
+        log("%d data-parallel processes: %d crops per step" % (world, world * args.batch),
+            flush=True)
     # channels-last convolutions: 0.247 -> 0.229 s/step on the 2-core CPU
     layout = torch.channels_last
     model.to(dev, memory_format=layout)
@@ -192,11 +249,18 @@ def main():
                for key, avg in averages.items()]
     for g in opt.param_groups:
         g["lr"] = args.lr * g.get("scale", 1)
-    sampler = PatchSampler(args.data, args.patch, args.seed + step, args.full_texture)
+    # process 0 draws what a single process would
+    seeds = [s if rank == 0 else [s, rank] for s in (args.seed + step, args.seed * 7919 + step)]
+    sampler = PatchSampler(args.data, args.patch, seeds[0], args.full_texture)
     K = model.lambdas.numel()
-    rate_rng = np.random.default_rng(args.seed * 7919 + step)
+    rate_rng = np.random.default_rng(seeds[1])
+    params = list(model.parameters())
 
     def save():
+        if world > 1:
+            check_in_step(params)
+        if rank > 0:
+            return
         tmp = args.state + ".tmp"
         torch.save(dict(model=model.state_dict(), **averages, opt=opt.state_dict(), step=step,
                         history=history, torch_rng=torch.get_rng_state(),
@@ -210,7 +274,7 @@ def main():
     start = last_save = t_log = time.time()
     acc = np.zeros(3)
     n_acc = 0
-    while time.time() - start < args.minutes * 60 and not stop:
+    while True:
         x = sampler.batch(args.batch).to(dev, memory_format=layout)
         k = torch.from_numpy(rate_rng.integers(0, K, args.batch)).to(dev)
         x_hat, bpp = model(x, k)
@@ -218,17 +282,26 @@ def main():
         loss = (model.lambdas[k] * 255 ** 2 * mse + bpp).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for decay, pairs in tracked:
-                for a, p in pairs:
-                    a.mul_(decay).add_(p, alpha=1 - decay)
         step += 1
         psnr = (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean().item()
-        acc += (loss.item(), bpp.mean().item(), psnr)
-        n_acc += 1
-        if step % args.log_every == 0:
+        # every process stops (or checkpoints) at the same step: when any of
+        # them is told to stop, when process 0's clock says so
+        over = (bool(stop) or time.time() - start >= args.minutes * 60
+                or 0 < args.steps <= step)
+        due = rank == 0 and time.time() - last_save > args.save_every * 60
+        stats = torch.tensor([loss.item(), bpp.mean().item(), psnr, over, due])
+        if world > 1:
+            stats = exchange(params, stats, world)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if rank == 0:
+            with torch.no_grad():
+                for decay, pairs in tracked:
+                    for a, p in pairs:
+                        a.mul_(decay).add_(p, alpha=1 - decay)
+            acc += stats[:3].double().numpy() / world
+            n_acc += 1
+        if rank == 0 and step % args.log_every == 0:
             l, b, p = acc / n_acc
             now = time.time()
             print("step %d  loss %.4f  bpp %.4f  psnr %.2f  (%.2f s/step, %.1f min)"
@@ -237,11 +310,13 @@ def main():
             history.append((step, l, b, p))
             acc[:] = 0
             n_acc = 0
-        if time.time() - last_save > args.save_every * 60:
+        if stats[3].item() > 0:
+            break
+        if stats[4].item() > 0:
             save()
             last_save = time.time()
     save()
-    print("saved %s at step %d" % (args.state, step), flush=True)
+    log("saved %s at step %d" % (args.state, step), flush=True)
 
 
 if __name__ == "__main__":
