@@ -23,5 +23,10 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q ' avx512bw' /proc/cpuinfo &&
         grep -q ' avx512vl' /proc/cpuinfo && grep -q ' avx512dq' /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=SkylakeX
 fi
-$py tools/train/train.py --resume --data "$data" --minutes "$minutes" "$@"
+# one data-parallel process per core (up to 4, 1.3 GB each): on 2 cores 5%
+# more crops per second than one process with 2 threads
+cores=$(nproc)
+workers=$(( cores < 4 ? cores : 4 ))
+$py tools/train/train.py --resume --data "$data" --minutes "$minutes" \
+    --workers "$workers" --threads "$(( cores / workers ))" "$@"
 $py tools/train/export.py

@@ -2,6 +2,7 @@
 """Train the gric Global Reference model (CPU or CUDA).
 
   train.py --minutes 120 --resume            # continue where the last run stopped
+  train.py --resume --workers 2 --threads 1  # two data-parallel processes, one per core
   train.py --device cuda --minutes 50 --batch 16 --patch 256
   train.py --init weights.pt                 # continue from gpu_run.sh's weights
 
@@ -112,7 +113,7 @@ class PatchSampler:
 
 
 def exchange(params, stats, world):
-    """Sums stats (a float64 vector) and replaces every gradient by its mean
+    """Sums stats (a float32 vector) and replaces every gradient by its mean
     over the world's processes, in one all-reduce of a flat buffer.  All
     processes then take the same optimiser step and stay identical."""
     for p in params:
@@ -157,7 +158,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1,
                     help="data-parallel processes (CPU): each draws --batch crops and the "
                     "gradients are averaged, so a step learns from workers x batch crops")
-    ap.add_argument("--steps", type=int, default=0, help="stop at this step count, the checkpoint's included (0: --minutes only)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="stop at this step count, the checkpoint's included (0: --minutes only)")
     ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                     help="of the analysis and synthesis transforms (model.transform); "
                     "auto: bfloat16 where the hardware computes it natively")
@@ -187,6 +189,7 @@ def main():
 def train(rank, args, port):
     """One training process; rank 0 logs, keeps the averages and saves."""
     world = args.workers
+    log = print if rank == 0 else (lambda *a, **k: None)
     if world > 1:
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
                                 world_size=world, timeout=datetime.timedelta(minutes=5))
@@ -202,14 +205,12 @@ def train(rank, args, port):
         shipped, meta = weightfile.load_model(DEFAULT_WEIGHTS)
         st = dict(model=shipped.state_dict(), step=int(meta.get("train_steps", 0)),
                   config=dict(N=meta["N"], M=meta["M"], H=meta["H"]))
-        if rank == 0:
-            print("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)
+        log("starting from %s (fresh optimiser)" % DEFAULT_WEIGHTS, flush=True)
     if st is not None:
         args.N, args.M, args.H = st["config"]["N"], st["config"]["M"], st["config"]["H"]
     model = GlobalReferenceModel(args.N, args.M, args.H)
     model.bf16_transforms = (args.precision == "bfloat16" or
                              (args.precision == "auto" and native_bfloat16(dev)))
-    log = print if rank == 0 else (lambda *a, **k: None)
     log("transforms in %s" % ("bfloat16" if model.bf16_transforms else "float32"), flush=True)
     # the gains are few and must move far: they learn GAIN_LR_SCALE times faster
     gains = [model.log_gain, model.log_inv_gain]
