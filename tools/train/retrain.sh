@@ -17,12 +17,6 @@ if ! $py -c "import torch, numpy, PIL" 2>/dev/null; then
 fi
 data=/var/tmp/gric/train_images
 [ -n "$(ls "$data" 2>/dev/null)" ] || $py tools/train/prepare_data.py --out "$data"
-# Debian 12's OpenBLAS (0.3.21) runs AVX-512 CPUs it does not know (AMD
-# Zen 4) on its Haswell kernels; its SkylakeX ones make a step 5% faster here.
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q ' avx512bw' /proc/cpuinfo &&
-        grep -q ' avx512vl' /proc/cpuinfo && grep -q ' avx512dq' /proc/cpuinfo; then
-    export OPENBLAS_CORETYPE=SkylakeX
-fi
 # one data-parallel process per core (up to 4, 1.3 GB each): on 2 cores 5%
 # more crops per second than one process with 2 threads
 cores=$(nproc)
