@@ -406,7 +406,9 @@ def write_markdown(path, results, codecs, skipped, images, args, speed):
     out += ["## How this was made", "",
             "```", shlex.join([sys.executable] + sys.argv), "```", "",
             f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
-            f"{cpu}, {os.cpu_count()} logical CPUs, --jobs {args.jobs}.", ""]
+            f"{cpu}, {os.cpu_count()} logical CPUs, --jobs {args.jobs}, "
+            # OpenBLAS's kernels set gric's speed (README, Library)
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}.", ""]
     with open(path, "w") as f:
         f.write("\n".join(out))
 
