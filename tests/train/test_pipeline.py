@@ -8,7 +8,6 @@ with random weights is exported, and the C parity test run on it.
   GRIC_TEST_PARITY=build/tests/test_parity /usr/bin/python3 tests/train/test_pipeline.py
 """
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -138,10 +137,8 @@ class DataParallel(unittest.TestCase):
     def test_processes_average_gradients_and_catch_drift(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "rank")
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            mp.start_processes(exchange_worker, (port, out), nprocs=2, start_method="fork")
+            mp.start_processes(exchange_worker, (train.free_port(), out), nprocs=2,
+                               start_method="fork")
             for rank in (0, 1):
                 got = torch.load("%s.%d" % (out, rank))
                 self.assertTrue(torch.equal(got["grad"], torch.full((3, 2), 1.5)))

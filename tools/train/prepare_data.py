@@ -52,8 +52,9 @@ GCOMPRIS_PHOTO_SETS = ("erase", "explore_monuments", "explore_world_animals",
 GCOMPRIS_MIN_SHORT_SIDE = 512
 # Enlightenment backgrounds that are drawings, not photos.
 EDJE_DRAWINGS = ("Dunes", "Flat-", "Paper-Flower", "Squiggle", "Sunset-Hills")
-# Inside those packages, paths that hold drawings, screenshots or maps.
-EXCLUDED_PATHS = ("/doc/HTML/", "/opencv4/html/", "/skycultures/", "/nebulae/", "/plymouth/",
+# Inside those packages, paths that hold drawings, screenshots or maps
+# (lower case: they are looked for in the lower-cased path).
+EXCLUDED_PATHS = ("/doc/html/", "/opencv4/html/", "/skycultures/", "/nebulae/", "/plymouth/",
                   "/grub/", "/lxqt/themes/", "/textures/", "/scenery3d/", "/webroot/",
                   "/digikam/data/", "/digikam/themes/", "screenshot",
                   "/indoors/party-room", "/indoors/room", "/indoors/spotlight-stage",
@@ -178,7 +179,7 @@ def candidates(root):
     for path in glob.glob(os.path.join(root, "**", "*"), recursive=True):
         if not path.lower().endswith((".jpg", ".jpeg", ".png")):
             continue
-        if any(e.lower() in path.lower() for e in EXCLUDED_PATHS):
+        if any(e in path.lower() for e in EXCLUDED_PATHS):
             continue
         folder = os.path.dirname(path)
         key = folder if "/wallpapers/" in path and "/contents/" in path else path
@@ -188,9 +189,9 @@ def candidates(root):
                 w, h = im.size
         except Exception:
             continue
-        native = [side for src, side in NATIVE_SOURCES.items() if src in path]
+        native = next((side for src, side in NATIVE_SOURCES.items() if src in path), None)
         lower = GCOMPRIS_MIN_SHORT_SIDE if "/gcompris/" in path else MIN_SHORT_SIDE
-        if min(w, h) < (native[0] if native else lower):
+        if min(w, h) < (native or lower):
             continue
         if key not in best or w * h > best[key][0]:
             best[key] = (w * h, path)

@@ -138,6 +138,13 @@ def check_in_step(params):
         raise RuntimeError("data-parallel processes hold different parameters")
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that no one listens on, for processes to meet on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/var/tmp/gric/train_images")
@@ -180,10 +187,7 @@ def main():
     if args.workers == 1:
         train(0, args, None)
         return
-    with socket.socket() as s:   # a free port for the processes to meet on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(train, (args, port), nprocs=args.workers, start_method="fork")
+    mp.start_processes(train, (args, free_port()), nprocs=args.workers, start_method="fork")
 
 
 def train(rank, args, port):
