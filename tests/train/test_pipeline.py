@@ -114,6 +114,16 @@ class RatePoints(unittest.TestCase):
             self.assertTrue(torch.allclose(inv_gain, net.log_inv_gain[k].exp()))
 
 
+class RateWeights(unittest.TestCase):
+    def test_weights_equalise_losses_that_grow_as_sqrt_lambda(self):
+        lambdas = torch.tensor(ref.LAMBDAS, dtype=torch.float64)
+        self.assertTrue(torch.equal(train.rate_weights(lambdas, 0.0), torch.ones_like(lambdas)))
+        weights = train.rate_weights(lambdas, 0.5)
+        self.assertAlmostEqual(weights.log().sum().item(), 0.0, places=9)  # geometric mean 1
+        weighted = weights * 3.0 * lambdas.sqrt()
+        self.assertTrue(torch.allclose(weighted, weighted[0].expand_as(weighted)))
+
+
 def exchange_worker(rank, port, out):
     """One of two processes: its gradient is rank + 1, its stat 10 (rank + 1)."""
     torch.distributed.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port,

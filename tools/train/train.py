@@ -10,7 +10,8 @@ The checkpoint (weights + optimiser + RNG state) lives in --state
 (default /var/tmp/gric/train_state.pt).  Without it, --resume starts from the
 shipped weight file in data/ so training never restarts from scratch.
 Each sample of a batch draws one of the K rate points; the loss is
-lambda_k * 255^2 * MSE + bpp, averaged over the batch.  The checkpoint also
+lambda_k * 255^2 * MSE + bpp, weighted by rate_weights (--rate-weighting)
+and averaged over the batch.  The checkpoint also
 keeps exponential moving averages of the parameters: one with --ema-decay
 (what export.py ships) and a slower one with --slow-ema-decay, so that
 evaluate.py can tell which of them (and not the last step's noisy weights)
@@ -112,6 +113,19 @@ class PatchSampler:
         return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
 
 
+def rate_weights(lambdas, exponent):
+    """Loss weight of each rate point: (lambda_k / geometric mean of lambdas)^-exponent.
+
+    Unweighted, a sample at the top rate point has a 200x larger gradient
+    than one at the bottom (its loss is 27x larger), and the gradient is
+    clipped to norm 1 every step, so the low rate points hardly steer the
+    shared transforms.  With exponent 0.5 every point's loss is about the
+    same size (measured: loss ~ lambda^0.48), so each counts by its relative
+    improvement, as a BD-rate does.
+    """
+    return (lambdas / lambdas.log().mean().exp()) ** -exponent
+
+
 def exchange(params, stats, world):
     """Sums stats (a float32 vector) and replaces every gradient by its mean
     over the world's processes, in one all-reduce of a flat buffer.  All
@@ -170,6 +184,8 @@ def main():
     ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                     help="of the analysis and synthesis transforms (model.transform); "
                     "auto: bfloat16 where the hardware computes it natively")
+    ap.add_argument("--rate-weighting", type=float, default=0.5,
+                    help="weight rate point k's loss by (lambda_k / geometric mean lambda)^-W")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ema-decay", type=float, default=0.999,
                     help="per-step decay of the shipped parameter average")
@@ -258,6 +274,7 @@ def train(rank, args, port):
     seeds = [s if rank == 0 else [s, rank] for s in (args.seed + step, args.seed * 7919 + step)]
     sampler = PatchSampler(args.data, args.patch, seeds[0], args.full_texture)
     K = model.lambdas.numel()
+    weights = rate_weights(model.lambdas, args.rate_weighting)
     rate_rng = np.random.default_rng(seeds[1])
     params = list(model.parameters())
 
@@ -284,7 +301,8 @@ def train(rank, args, port):
         k = torch.from_numpy(rate_rng.integers(0, K, args.batch)).to(dev)
         x_hat, bpp = model(x, k)
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
-        loss = (model.lambdas[k] * 255 ** 2 * mse + bpp).mean()
+        sample_loss = model.lambdas[k] * 255 ** 2 * mse + bpp
+        loss = (weights[k] * sample_loss).mean()
         opt.zero_grad()
         loss.backward()
         step += 1
@@ -294,7 +312,7 @@ def train(rank, args, port):
         over = (bool(stop) or time.time() - start >= args.minutes * 60
                 or 0 < args.steps <= step)
         due = rank == 0 and time.time() - last_save > args.save_every * 60
-        stats = torch.tensor([loss.item(), bpp.mean().item(), psnr, over, due])
+        stats = torch.tensor([sample_loss.mean().item(), bpp.mean().item(), psnr, over, due])
         if world > 1:
             stats = exchange(params, stats, world)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
