@@ -21,6 +21,8 @@ data=/var/tmp/gric/train_images
 # more crops per second than one process with 2 threads
 cores=$(nproc)
 workers=$(( cores < 4 ? cores : 4 ))
+# lr 3e-5: the shipped line's rate since step 159k (MODEL.md, training
+# history); a later --lr in "$@" overrides it
 $py tools/train/train.py --resume --data "$data" --minutes "$minutes" \
-    --workers "$workers" --threads "$(( cores / workers ))" "$@"
+    --workers "$workers" --threads "$(( cores / workers ))" --lr 3e-5 "$@"
 $py tools/train/export.py
