@@ -192,6 +192,12 @@ def std_normal_pdf(x):
     return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
+def relative_lambdas(lambdas):
+    """Each rate point's lambda over the lambdas' geometric mean: what the
+    initial gain spread and the training loss's rate weights scale with."""
+    return lambdas / lambdas.log().mean().exp()
+
+
 def round_ste(x):
     return x + (torch.round(x) - x).detach()
 
@@ -273,7 +279,7 @@ class GlobalReferenceModel(nn.Module):
         # Start from the rate-distortion optimum of a uniform quantiser under
         # MSE (step size ~ 1/sqrt(lambda)); learning the whole spread from zero
         # takes Adam thousands of steps.
-        spread = 0.5 * torch.log(self.lambdas / self.lambdas.log().mean().exp())
+        spread = 0.5 * torch.log(relative_lambdas(self.lambdas))
         self.log_gain = nn.Parameter(spread.view(K, 1).repeat(1, M))
         self.log_inv_gain = nn.Parameter(-spread.view(K, 1).repeat(1, M))
 

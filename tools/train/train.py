@@ -32,7 +32,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GlobalReferenceModel  # noqa: E402
+from model import GlobalReferenceModel, relative_lambdas  # noqa: E402
 import weightfile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -123,7 +123,7 @@ def rate_weights(lambdas, exponent):
     same size (measured: loss ~ lambda^0.48), so each counts by its relative
     improvement, as a BD-rate does.
     """
-    return (lambdas / lambdas.log().mean().exp()) ** -exponent
+    return relative_lambdas(lambdas) ** -exponent
 
 
 def exchange(params, stats, world):
