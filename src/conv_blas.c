@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     const GricConv *conv;
     const GricGsdn *gsdn;   /* NULL after the last conv */
+    float *b;               /* bias, times the rate scale */
     int nphase;             /* phases per axis: 1 for a conv, stride for a transposed conv */
     Phase phase[4];         /* [row phase][column phase] */
 } Layer;
@@ -78,15 +79,21 @@ static void input_rows(const GricConv *c, int o, int hin, int *lo, int *hi)
         *hi = hin - 1;
 }
 
-/* Pack one conv's weights per phase.  A conv has one phase with every tap: input index
+/* Pack one conv's weights per phase, each output channel's weights and bias times its
+ * rate scale (scale may be NULL).  A conv has one phase with every tap: input index
  * o*s + (k - p).  A transposed conv's output o = s*j + phase reads input j + (phase + p - k)/s
  * through the taps k with (phase + p - k) divisible by s. */
-static int init_layer(Layer *L, const GricConv *c, const GricGsdn *g)
+static int init_layer(Layer *L, const GricConv *c, const GricGsdn *g, const float *scale)
 {
     const int k = c->k, p = k / 2, s = c->stride;
     memset(L, 0, sizeof(*L));
     L->conv = c;
     L->gsdn = g;
+    L->b = malloc((size_t)c->cout * sizeof(float));
+    if (!L->b)
+        return -1;
+    for (int co = 0; co < c->cout; co++)
+        L->b[co] = scale ? c->b[co] * scale[co] : c->b[co];
     L->nphase = c->transposed ? s : 1;
     for (int py = 0; py < L->nphase; py++)
         for (int px = 0; px < L->nphase; px++) {
@@ -107,7 +114,8 @@ static int init_layer(Layer *L, const GricConv *c, const GricGsdn *g)
                 for (int ci = 0; ci < c->cin; ci++)
                     for (int co = 0; co < c->cout; co++) {
                         size_t src = c->transposed ? (size_t)ci * c->cout + co : (size_t)co * c->cin + ci;
-                        ph->w[((size_t)t * c->cin + ci) * c->cout + co] = c->w[src * k * k + tap[t]];
+                        const float w = c->w[src * k * k + tap[t]];
+                        ph->w[((size_t)t * c->cin + ci) * c->cout + co] = scale ? w * scale[co] : w;
                     }
         }
     return 0;
@@ -173,7 +181,7 @@ static void conv_row(Pipeline *p, int l, int o)
     const int n = s->w / L->nphase, cin = c->cin, cout = c->cout;
     float *out = row_ptr(s, o);
     for (int x = 0; x < s->w; x++)
-        memcpy(out + (size_t)x * cout, c->b, cout * sizeof(float));
+        memcpy(out + (size_t)x * cout, L->b, cout * sizeof(float));
     for (int px = 0; px < L->nphase; px++) {
         const Phase *ph = &L->phase[py * L->nphase + px];
         const int K = ph->ntaps * cin;
@@ -307,7 +315,8 @@ static int run(Job *j, int threads, int rows_out, int scale)
     threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
     threads = threads > latent_rows ? latent_rows : threads;
     for (int l = 0; l < 4; l++)
-        if (init_layer(&j->layer[l], &t->conv[l], l < 3 ? &t->gsdn[l] : NULL))
+        if (init_layer(&j->layer[l], &t->conv[l], l < 3 ? &t->gsdn[l] : NULL,
+                       l < 3 ? t->scale[l] : NULL))
             status = -1;
     /* gric threads itself; nested BLAS threads would only oversubscribe the cores. */
     openblas_set_num_threads(1);
@@ -331,9 +340,11 @@ static int run(Job *j, int threads, int rows_out, int scale)
             status |= band[i].status;
         }
     }
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < 4; l++) {
+        free(j->layer[l].b);
         for (int i = 0; i < 4; i++)
             free(j->layer[l].phase[i].w);
+    }
     return status ? -1 : 0;
 }
 

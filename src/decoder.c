@@ -18,7 +18,7 @@ struct GricDecoder {
     float *y_rec;        /* HWC, the reconstructed latents */
     float *y_scaled;     /* CHW, y_rec * inv_gain */
     size_t cap_y_hat, cap_z_hat, cap_y_rec, cap_y_scaled;
-    float *gain, *inv_gain;
+    GricRate rate;
 };
 
 GricDecoder *gric_decoder_new(const GricModel *model, GricError *err)
@@ -32,9 +32,7 @@ GricDecoder *gric_decoder_new(const GricModel *model, GricError *err)
     }
     d->model = model;
     d->threads = 1;
-    d->gain = malloc((size_t)model->M * sizeof(float));
-    d->inv_gain = malloc((size_t)model->M * sizeof(float));
-    if (!d->gain || !d->inv_gain) {
+    if (gric_rate_init(&d->rate, model)) {
         gric_decoder_free(d);
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating a decoder"), NULL;
     }
@@ -50,8 +48,7 @@ void gric_decoder_free(GricDecoder *d)
     free(d->y_rec);
     free(d->z_hat);
     free(d->y_scaled);
-    free(d->gain);
-    free(d->inv_gain);
+    gric_rate_free(&d->rate);
     free(d);
 }
 
@@ -119,11 +116,11 @@ GricStatus gric_decode(GricDecoder *d, const uint8_t *data, size_t size, uint8_t
                          hdr.info.height);
     if ((st = decode_latents(d, data + GRIC_HEADER_SIZE, &hdr, &g, err)))
         return st;
-    gric_model_gains(m, (int)hdr.info.quality, d->gain, d->inv_gain);
+    gric_rate_set(&d->rate, m, (int)hdr.info.quality);
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
-            d->y_scaled[c * n + p] = d->y_rec[p * M + c] * d->inv_gain[c];
-    if (gric_synthesis(&m->g_s, d->y_scaled, g.h, g.w, rgb, stride, (int)hdr.info.width,
+            d->y_scaled[c * n + p] = d->y_rec[p * M + c] * d->rate.inv_gain[c];
+    if (gric_synthesis(&d->rate.g_s, d->y_scaled, g.h, g.w, rgb, stride, (int)hdr.info.width,
                        (int)hdr.info.height, d->threads))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the synthesis transform");
     return GRIC_OK;

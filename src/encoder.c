@@ -20,7 +20,7 @@ struct GricEncoder {
     int32_t *y_hat;      /* HWC */
     int32_t *z_hat;      /* CHW */
     size_t cap_y, cap_y_hwc, cap_y_hat, cap_z_hat;
-    float *gain, *inv_gain;
+    GricRate rate;
     double bits;
 };
 
@@ -36,9 +36,7 @@ GricEncoder *gric_encoder_new(const GricModel *model, GricError *err)
     e->model = model;
     e->threads = 1;
     e->rdo_slope = GRIC_RDO_SLOPE_DEFAULT;
-    e->gain = malloc((size_t)model->M * sizeof(float));
-    e->inv_gain = malloc((size_t)model->M * sizeof(float));
-    if (!e->gain || !e->inv_gain) {
+    if (gric_rate_init(&e->rate, model)) {
         gric_encoder_free(e);
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating an encoder"), NULL;
     }
@@ -58,8 +56,7 @@ void gric_encoder_free(GricEncoder *e)
     free(e->y_hwc);
     free(e->y_hat);
     free(e->z_hat);
-    free(e->gain);
-    free(e->inv_gain);
+    gric_rate_free(&e->rate);
     free(e);
 }
 
@@ -99,13 +96,13 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
         gric_reserve((void **)&e->z_hat, &e->cap_z_hat, nz * m->N * sizeof(int32_t)) ||
         gric_latent_coder_reset(&e->lc, g.h, g.w))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory encoding %ux%u", width, height);
-    if (gric_analysis(&m->g_a, rgb, stride, (int)width, (int)height, g.padded_w, g.padded_h, e->y,
-                      e->threads))
+    gric_rate_set(&e->rate, m, quality);
+    if (gric_analysis(&e->rate.g_a, rgb, stride, (int)width, (int)height, g.padded_w, g.padded_h,
+                      e->y, e->threads))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the analysis transform");
-    gric_model_gains(m, quality, e->gain, e->inv_gain);
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++) {
-            float v = e->y[c * n + p] * e->gain[c];
+            float v = e->y[c * n + p] * e->rate.gain[c];
             e->y_hwc[p * M + c] = v;
             e->y_hat[p * M + c] = gric_quantise(v);
         }

@@ -202,15 +202,22 @@ static GricStatus build(GricModel *m, GricError *err)
     long gd[2] = {m->K, m->M};
     m->gain = load_f32(&l, "gain", 2, gd);
     m->inv_gain = load_f32(&l, "inv_gain", 2, gd);
+    long sd[3] = {m->K, 3, m->N};
+    m->scale_a = load_f32(&l, "g_a.scale", 3, sd);
+    m->scale_s = load_f32(&l, "g_s.scale", 3, sd);
     m->tables.exp_tab = load_table(&l, "tab.exp", 2561);
     m->tables.phi_tab = load_table(&l, "tab.phi", 8193);
     if (!l.failed)
         load_z_tables(&l);
     if (l.failed)
         return err ? err->status : GRIC_ERR_BAD_MODEL;
+    /* positive and finite: their logarithms are interpolated */
     for (int i = 0; i < m->K * m->M; i++)
         if (!(m->gain[i] > 0 && m->inv_gain[i] > 0 && m->gain[i] < 1e6f && m->inv_gain[i] < 1e6f))
             return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file gains are invalid");
+    for (int i = 0; i < m->K * 3 * m->N; i++)
+        if (!(m->scale_a[i] > 0 && m->scale_s[i] > 0 && m->scale_a[i] < 1e6f && m->scale_s[i] < 1e6f))
+            return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file rate scales are invalid");
     return GRIC_OK;
 }
 
@@ -291,14 +298,44 @@ const char *gric_default_model_path(void)
     return env && *env ? env : GRIC_DATADIR "/gric-model.bin";
 }
 
-void gric_model_gains(const GricModel *m, int quality, float *gain, float *inv_gain)
+/* Row-wise geometric interpolation of a (K, n) table between its rate points. */
+static void interpolate(const float *table, int K, size_t n, int quality, float *out)
 {
-    double t = (quality < 0 ? 0 : quality > 100 ? 100 : quality) / 100.0 * (m->K - 1);
-    int k = (int)t < m->K - 2 ? (int)t : m->K - 2;
+    double t = (quality < 0 ? 0 : quality > 100 ? 100 : quality) / 100.0 * (K - 1);
+    int k = (int)t < K - 2 ? (int)t : K - 2;
     double a = t - k;
-    for (int c = 0; c < m->M; c++) {
-        const float *g = m->gain + (size_t)k * m->M + c, *ig = m->inv_gain + (size_t)k * m->M + c;
-        gain[c] = (float)exp((1 - a) * log(g[0]) + a * log(g[m->M]));
-        inv_gain[c] = (float)exp((1 - a) * log(ig[0]) + a * log(ig[m->M]));
+    const float *lo = table + (size_t)k * n, *hi = lo + n;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)exp((1 - a) * log(lo[i]) + a * log(hi[i]));
+}
+
+int gric_rate_init(GricRate *r, const GricModel *m)
+{
+    memset(r, 0, sizeof(*r));
+    r->gain = malloc((size_t)m->M * sizeof(float));
+    r->inv_gain = malloc((size_t)m->M * sizeof(float));
+    r->scale = malloc((size_t)6 * m->N * sizeof(float));
+    r->g_a = m->g_a;
+    r->g_s = m->g_s;
+    for (int l = 0; l < 3; l++) {
+        r->g_a.scale[l] = r->scale ? r->scale + (size_t)l * m->N : NULL;
+        r->g_s.scale[l] = r->scale ? r->scale + (size_t)(3 + l) * m->N : NULL;
     }
+    return r->gain && r->inv_gain && r->scale ? 0 : -1;
+}
+
+void gric_rate_set(GricRate *r, const GricModel *m, int quality)
+{
+    interpolate(m->gain, m->K, (size_t)m->M, quality, r->gain);
+    interpolate(m->inv_gain, m->K, (size_t)m->M, quality, r->inv_gain);
+    interpolate(m->scale_a, m->K, (size_t)3 * m->N, quality, r->scale);
+    interpolate(m->scale_s, m->K, (size_t)3 * m->N, quality, r->scale + (size_t)3 * m->N);
+}
+
+void gric_rate_free(GricRate *r)
+{
+    free(r->gain);
+    free(r->inv_gain);
+    free(r->scale);
+    memset(r, 0, sizeof(*r));
 }

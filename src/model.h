@@ -21,6 +21,7 @@ struct GricModel {
     GricExactConv context, reference;
     GricExactConv stack[3][3];              /* [local, ref, hyper][layer] */
     const float *gain, *inv_gain;           /* (K, M) */
+    const float *scale_a, *scale_s;         /* (K, 3, N): the transforms' rate scales */
     GricTables tables;
     const int32_t *z_cdf, *z_len, *z_offset;
     int z_cdf_width;
@@ -29,7 +30,18 @@ struct GricModel {
     int n_owned;
 };
 
-/* Interpolated per-channel gains for a quality (MODEL.md §1, "Variable rate"). */
-void gric_model_gains(const GricModel *m, int quality, float *gain, float *inv_gain);
+/* What a quality selects (MODEL.md §1, "Variable rate"): the latent gains, and g_a / g_s
+   with the model's layers and that quality's rate scales. */
+typedef struct {
+    float *gain, *inv_gain;     /* M */
+    float *scale;               /* [g_a, g_s][layer 0..2][N] */
+    GricTransform g_a, g_s;
+} GricRate;
+
+/* 0, or -1 if memory ran out (r is then safe to free). */
+int gric_rate_init(GricRate *r, const GricModel *m);
+void gric_rate_set(GricRate *r, const GricModel *m, int quality);
+/* Safe on a zeroed or failed-init struct. */
+void gric_rate_free(GricRate *r);
 
 #endif

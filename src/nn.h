@@ -11,8 +11,10 @@
    padding k/2; transposed convs use output_padding stride-1 (output = stride * input). */
 typedef struct { int cin, cout, k, stride, transposed; const float *w; const float *b; } GricConv;
 typedef struct { int ch; const float *beta, *gamma, *mbeta, *mgamma; } GricGsdn; /* gamma/mgamma (ch, ch) row = output channel */
-/* g_a: conv[0] gsdn[0] conv[1] gsdn[1] conv[2] gsdn[2] conv[3];  g_s: same with transposed convs and inverse GSDN */
-typedef struct { GricConv conv[4]; GricGsdn gsdn[3]; } GricTransform;
+/* g_a: conv[0] gsdn[0] conv[1] gsdn[1] conv[2] gsdn[2] conv[3];  g_s: same with transposed convs
+   and inverse GSDN.  scale[l] (cout floats, or NULL for none) multiplies conv[l]'s output
+   channels before gsdn[l]: the rate scales of the quality being coded (MODEL.md §1). */
+typedef struct { GricConv conv[4]; GricGsdn gsdn[3]; const float *scale[3]; } GricTransform;
 
 /* Analysis transform, BLAS-backed (not part of the bit-exact coding path).
    Reads packed RGB8 (stride bytes/row) of width x height, replicating the last column/row out to

@@ -75,7 +75,7 @@ GricStatus gric_container_parse(GricContainer *c, const uint8_t *buf, size_t siz
     uint32_t n_meta = rd32(buf + 16), n_tensors = rd32(buf + 20);
     uint64_t dir_off = rd64(buf + 24), dir_size = rd64(buf + 32);
     uint64_t data_off = rd64(buf + 40), data_size = rd64(buf + 48);
-    if (version != 1)
+    if (version != 2)
         return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file version %u is not supported", version);
     if (header_size != HEADER_SIZE || dir_off != HEADER_SIZE || n_meta > MAX_ENTRIES ||
         n_tensors > MAX_ENTRIES || dir_size > size - HEADER_SIZE || data_off % 64 ||

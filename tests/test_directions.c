@@ -55,23 +55,22 @@ static void latents(const GricModel *m, const GricTensor *photo, uint32_t w, uin
     uint8_t *rgb = test_photo_image(photo, w, h);
     float *y = malloc(n * M * sizeof(float));
     *y_hwc = malloc(n * M * sizeof(float));
-    float *gain = malloc(M * sizeof(float)), *inv_gain = malloc(M * sizeof(float));
+    GricRate rate;
     *y_hat = malloc(n * M * sizeof(int32_t));
     *z_hat = malloc((size_t)g->hz * g->wz * m->N * sizeof(int32_t));
-    CHECK(y && *y_hwc && gain && inv_gain && *y_hat && *z_hat, "out of memory");
-    CHECK(gric_analysis(&m->g_a, rgb, 3 * (size_t)w, (int)w, (int)h, g->padded_w, g->padded_h, y, 1) == 0,
-          "analysis");
-    gric_model_gains(m, quality, gain, inv_gain);
+    CHECK(y && *y_hwc && !gric_rate_init(&rate, m) && *y_hat && *z_hat, "out of memory");
+    gric_rate_set(&rate, m, quality);
+    CHECK(gric_analysis(&rate.g_a, rgb, 3 * (size_t)w, (int)w, (int)h, g->padded_w, g->padded_h, y,
+                        1) == 0, "analysis");
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++) {
-            (*y_hwc)[p * M + c] = y[c * n + p] * gain[c];
+            (*y_hwc)[p * M + c] = y[c * n + p] * rate.gain[c];
             (*y_hat)[p * M + c] = gric_quantise((*y_hwc)[p * M + c]);
         }
     CHECK(gric_hyper_analysis(m, *y_hwc, g->h, g->w, *z_hat) == 0, "hyper analysis");
     free(rgb);
     free(y);
-    free(gain);
-    free(inv_gain);
+    gric_rate_free(&rate);
 }
 
 /* The RDO encoder into enc: y_hat (round(y) on entry) gets its choices.  A

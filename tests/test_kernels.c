@@ -184,6 +184,7 @@ static void model_init(Model *m, int N, int M, int synth)
             g->gamma = model_array(m, (size_t)N * N, 0.0f, 0.1f);
             g->mbeta = model_array(m, N, -0.1f, 0.1f);
             g->mgamma = model_array(m, (size_t)N * N, -0.05f, 0.05f);
+            m->t.scale[l] = model_array(m, N, 0.5f, 2.0f);
         }
     }
 }
@@ -265,8 +266,13 @@ static float *transform_ref(const GricTransform *t, float *x, int *h, int *w)
         x = y;
         *h = oh;
         *w = ow;
-        if (l < 3)
-            gsdn_ref(&t->gsdn[l], t->conv[l].transposed, x, (size_t)oh * ow);
+        if (l < 3) {
+            const size_t plane = (size_t)oh * ow;
+            for (int c = 0; c < t->conv[l].cout; c++)
+                for (size_t i = 0; i < plane; i++)
+                    x[c * plane + i] *= t->scale[l][c];
+            gsdn_ref(&t->gsdn[l], t->conv[l].transposed, x, plane);
+        }
     }
     return x;
 }

@@ -76,15 +76,15 @@ int main(void)
     size_t n = (size_t)g.h * g.w;
 
     /* analysis transform and gain */
-    float *y = malloc(n * M * sizeof(float)), *gain = malloc(M * sizeof(float));
-    float *inv_gain = malloc(M * sizeof(float)), *y_hwc = malloc(n * M * sizeof(float));
-    CHECK(y && gain && inv_gain && y_hwc, "out of memory");
-    CHECK(gric_analysis(&m->g_a, image->data, 3 * (size_t)W, (int)W, (int)H, g.padded_w,
+    float *y = malloc(n * M * sizeof(float)), *y_hwc = malloc(n * M * sizeof(float));
+    GricRate rate;
+    CHECK(y && y_hwc && !gric_rate_init(&rate, m), "out of memory");
+    gric_rate_set(&rate, m, quality);
+    CHECK(gric_analysis(&rate.g_a, image->data, 3 * (size_t)W, (int)W, (int)H, g.padded_w,
                         g.padded_h, y, 2) == 0, "analysis failed");
-    gric_model_gains(m, quality, gain, inv_gain);
     for (int c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++) {
-            y[c * n + p] *= gain[c];
+            y[c * n + p] *= rate.gain[c];
             y_hwc[p * M + c] = y[c * n + p];
         }
     double e = nmse(y, test_tensor_f32(&vec, "y", n * M), n * M);
@@ -170,9 +170,9 @@ int main(void)
     /* synthesis of the reconstruction */
     for (int c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
-            y[c * n + p] = mc.y_rec[c * n + p] * inv_gain[c];
+            y[c * n + p] = mc.y_rec[c * n + p] * rate.inv_gain[c];
     uint8_t *rgb = malloc((size_t)W * H * 3);
-    CHECK(rgb && gric_synthesis(&m->g_s, y, g.h, g.w, rgb, 3 * (size_t)W, (int)W, (int)H, 2) == 0,
+    CHECK(rgb && gric_synthesis(&rate.g_s, y, g.h, g.w, rgb, 3 * (size_t)W, (int)W, (int)H, 2) == 0,
           "synthesis failed");
     const float *x_hat = test_tensor_f32(&vec, "x_hat", (size_t)3 * W * H);
     int worst = 0;
@@ -190,8 +190,7 @@ int main(void)
     gric_latent_coder_free(&lc);
     free(y);
     free(y_hwc);
-    free(gain);
-    free(inv_gain);
+    gric_rate_free(&rate);
     free(z_hat);
     free(hyper_chw);
     free(y_hat);

@@ -95,11 +95,14 @@ class RatePoints(unittest.TestCase):
         net = ref.GlobalReferenceModel(8, 8, 8, lambdas=(0.001, 0.01, 0.1))
         with torch.no_grad():
             net.log_gain.copy_(torch.randn_like(net.log_gain))
+            net.log_scale_s.copy_(torch.randn_like(net.log_scale_s))
         state = net.state_dict()
-        old_gain = state["log_gain"].clone()
+        old_gain, old_scale = state["log_gain"].clone(), state["log_scale_s"].clone()
         new = (0.001, 0.004, 0.01, 0.1)
         self.assertTrue(ref.GlobalReferenceModel.migrate_rate_points(state, new))
         self.assertTrue(torch.equal(state["log_gain"][[0, 2, 3]], old_gain))
+        # the transforms' rate scales of 0.004 are those of 0.01, unmoved
+        self.assertTrue(torch.equal(state["log_scale_s"], old_scale[[0, 1, 1, 2]]))
         # 0.004 starts from its nearest point, 0.01, moved by 0.5 log(0.004 / 0.01)
         shift = 0.5 * np.log(0.004 / 0.01)
         self.assertTrue(torch.allclose(state["log_gain"][1], old_gain[1] + shift))
@@ -112,6 +115,21 @@ class RatePoints(unittest.TestCase):
             gain, inv_gain = net.gains(q)
             self.assertTrue(torch.allclose(gain, net.log_gain[k].exp()))
             self.assertTrue(torch.allclose(inv_gain, net.log_inv_gain[k].exp()))
+
+    def test_rate_scales_start_as_no_scales(self):
+        """A new model's transforms' rate scales are 1 (it computes what the
+        model before them did, so training can continue from one), and
+        other scales change g_a."""
+        torch.manual_seed(3)
+        net = ref.GlobalReferenceModel(8, 8, 8)
+        x = torch.rand(1, 3, 64, 64)
+        ones = torch.ones(1, len(ref.SCALED_LAYERS), 8)
+        self.assertTrue(torch.equal(net.scaled(net.g_a, ones, x), net.g_a(x)))
+        self.assertTrue(torch.equal(net.at_quality(net.log_scale_a, 37), ones[0]))
+        with torch.no_grad():
+            net.log_scale_a[:, 1].fill_(0.5)
+        self.assertFalse(torch.allclose(net.scaled(net.g_a, net.at_quality(net.log_scale_a, 37)[None], x),
+                                        net.g_a(x)))
 
 
 class RateWeights(unittest.TestCase):
@@ -197,6 +215,9 @@ class ExportToC(unittest.TestCase):
             net.log_gain.add_(2.5)
             net.log_inv_gain.sub_(2.5)
             net.h_a[-1].weight.mul_(8)
+            # C must apply the transforms' rate scales, interpolated as the gains
+            net.log_scale_a.normal_(0, 0.3)
+            net.log_scale_s.normal_(0, 0.3)
         with tempfile.TemporaryDirectory() as tmp:
             path, parity = os.path.join(tmp, "model.bin"), os.path.join(tmp, "parity.bin")
             model_id = weightfile.export(net, path, train_steps=7)

@@ -25,6 +25,10 @@ RECON_SHIFT = 0.25
 RECON_WIDE_SIGMA = 3.0
 # Trained rate points (distortion weights), ascending; quality 0..100 spans them.
 LAMBDAS = (0.0003, 0.0007, 0.0018, 0.0045, 0.011, 0.027, 0.065, 0.16, 0.3)
+# Layers of g_a and g_s (Sequential indices) whose output channels are scaled
+# per rate point before the (I)GSDN that follows: one transform for a 1000x
+# range of lambda gets a nonlinearity tuned to each rate (MODEL.md §1).
+SCALED_LAYERS = (0, 2, 4)
 
 
 class LowerBound(torch.autograd.Function):
@@ -282,6 +286,15 @@ class GlobalReferenceModel(nn.Module):
         spread = 0.5 * torch.log(relative_lambdas(self.lambdas))
         self.log_gain = nn.Parameter(spread.view(K, 1).repeat(1, M))
         self.log_inv_gain = nn.Parameter(-spread.view(K, 1).repeat(1, M))
+        # all 1 at first: the transforms start as they were without them
+        self.log_scale_a = nn.Parameter(torch.zeros(K, len(SCALED_LAYERS), N))
+        self.log_scale_s = nn.Parameter(torch.zeros(K, len(SCALED_LAYERS), N))
+
+    RATE_PARAMETERS = ("log_gain", "log_inv_gain", "log_scale_a", "log_scale_s")
+
+    def rate_parameters(self):
+        """The (K, ...) log-domain tensors indexed by rate point."""
+        return [getattr(self, name) for name in self.RATE_PARAMETERS]
 
     # -- variable rate -------------------------------------------------------
     @staticmethod
@@ -293,37 +306,43 @@ class GlobalReferenceModel(nn.Module):
         changes by 0.5 log lambda), so it codes sensibly from the first
         step.  Adam moments of new rows start at zero (`optimiser`: its
         state dict; `gain_ids`: its keys of log_gain and log_inv_gain,
-        empty without one).
+        empty without one).  The transforms' rate scales of a new point
+        start as its nearest trained point's.
         """
         old = state["lambdas"].double()
         new = torch.as_tensor(lambdas, dtype=torch.float64)
         if old.shape == new.shape and torch.allclose(old, new):
             return False
         nearest = (new.log().view(-1, 1) - old.log().view(1, -1)).abs().argmin(1)
-        kept = torch.isclose(new, old[nearest]).view(-1, 1)
-        shift = torch.where(kept, torch.zeros(()), 0.5 * torch.log(new / old[nearest]).float().view(-1, 1))
-        state["log_gain"] = state["log_gain"][nearest] + shift
-        state["log_inv_gain"] = state["log_inv_gain"][nearest] - shift
+        kept = torch.isclose(new, old[nearest])
+        shift = torch.where(kept, torch.zeros(()), 0.5 * torch.log(new / old[nearest]).float())
+        for name in GlobalReferenceModel.RATE_PARAMETERS:
+            if name in state:
+                state[name] = state[name][nearest]
+        state["log_gain"] += shift.view(-1, 1)
+        state["log_inv_gain"] -= shift.view(-1, 1)
         state["lambdas"] = new.float()
         for i in gain_ids:
             moments = optimiser["state"].get(i, {})
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in moments:
-                    moments[key] = torch.where(kept, moments[key][nearest], torch.zeros(()))
+                    m = moments[key]
+                    moments[key] = torch.where(kept.view(-1, *[1] * (m.dim() - 1)),
+                                               m[nearest], torch.zeros(()))
         return True
 
-    def gains(self, quality):
-        """Per-channel (gain, inverse gain) for a quality in [0, 100].
-
-        Geometric interpolation between the K trained rate points.
-        """
-        K = self.log_gain.shape[0]
+    def at_quality(self, log_tensor, quality):
+        """exp of a (K, ...) log-domain rate tensor at a quality in [0, 100]:
+        geometric interpolation between the K trained rate points."""
+        K = log_tensor.shape[0]
         t = min(max(float(quality), 0.0), 100.0) / 100.0 * (K - 1)
         k = min(int(t), K - 2)
         a = t - k
-        lg = (1 - a) * self.log_gain[k] + a * self.log_gain[k + 1]
-        lig = (1 - a) * self.log_inv_gain[k] + a * self.log_inv_gain[k + 1]
-        return torch.exp(lg), torch.exp(lig)
+        return torch.exp((1 - a) * log_tensor[k] + a * log_tensor[k + 1])
+
+    def gains(self, quality):
+        """Per-channel (gain, inverse gain) for a quality in [0, 100]."""
+        return self.at_quality(self.log_gain, quality), self.at_quality(self.log_inv_gain, quality)
 
     # -- entropy model ---------------------------------------------------------
     @staticmethod
@@ -393,20 +412,30 @@ class GlobalReferenceModel(nn.Module):
         return p.clamp(min=LIKELIHOOD_MIN)
 
     # -- full model ------------------------------------------------------------
-    def transform(self, net, v):
-        """g_a or g_s for training, in bfloat16 when bf16_transforms is set:
-        1.6x faster training steps on this project's AVX512-BF16 CPU, while
-        the entropy model, whose outputs set the rate, stays in float32."""
+    @staticmethod
+    def scaled(net, scales, v):
+        """g_a or g_s with SCALED_LAYERS' outputs multiplied by scales
+        (B or 1, len(SCALED_LAYERS), N)."""
+        for i, layer in enumerate(net):
+            v = layer(v)
+            if i in SCALED_LAYERS:
+                v = v * scales[:, SCALED_LAYERS.index(i)].reshape(scales.shape[0], -1, 1, 1)
+        return v
+
+    def transform(self, net, scales, v):
+        """scaled(net, ...) for training, in bfloat16 when bf16_transforms is
+        set: 1.6x faster training steps on this project's AVX512-BF16 CPU,
+        while the entropy model, whose outputs set the rate, stays in float32."""
         if not self.bf16_transforms:
-            return net(v)
+            return self.scaled(net, scales, v)
         with torch.autocast(v.device.type, dtype=torch.bfloat16):
-            return net(v).float()
+            return self.scaled(net, scales, v).float()
 
     def forward(self, x, rate_index):
         """Training pass. x in [0,1] (B,3,H,W); rate_index (B,) long."""
         gain = torch.exp(self.log_gain[rate_index]).view(-1, self.M, 1, 1)
         inv_gain = torch.exp(self.log_inv_gain[rate_index]).view(-1, self.M, 1, 1)
-        y = self.transform(self.g_a, x) * gain
+        y = self.transform(self.g_a, torch.exp(self.log_scale_a[rate_index]), x) * gain
         z = self.h_a(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_hat = torch.clamp(round_ste(z), -Y_LIMIT, Y_LIMIT)
@@ -416,7 +445,7 @@ class GlobalReferenceModel(nn.Module):
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         py = self.y_likelihood(y_noisy, weights, mu, sigma)
         pz = self.z_density.likelihood(z_noisy).clamp(min=LIKELIHOOD_MIN)
-        x_hat = self.transform(self.g_s, y_hat * inv_gain)
+        x_hat = self.transform(self.g_s, torch.exp(self.log_scale_s[rate_index]), y_hat * inv_gain)
         npix = x.shape[2] * x.shape[3]
         bits = -(torch.log2(py).sum((1, 2, 3)) + torch.log2(pz).sum((1, 2, 3)))
         return x_hat, bits / npix
@@ -426,7 +455,9 @@ class GlobalReferenceModel(nn.Module):
         """Inference pass with hard rounding; returns every tensor the C side
         must reproduce (parity vectors) plus the estimated bits (and z's part)."""
         gain, inv_gain = self.gains(quality)
-        y = self.g_a(x) * gain.view(1, -1, 1, 1)
+        scale_a = self.at_quality(self.log_scale_a, quality).unsqueeze(0)
+        scale_s = self.at_quality(self.log_scale_s, quality).unsqueeze(0)
+        y = self.scaled(self.g_a, scale_a, x) * gain.view(1, -1, 1, 1)
         z = self.h_a(y)
         z_hat = torch.clamp(torch.round(z), -Y_LIMIT, Y_LIMIT)
         hyper = self.h_s(z_hat)
@@ -435,7 +466,7 @@ class GlobalReferenceModel(nn.Module):
         py = self.y_likelihood(y_hat, weights, mu, sigma)
         pz = self.z_density.likelihood(z_hat).clamp(min=LIKELIHOOD_MIN)
         y_rec = self.reconstruction(y_hat, weights, mu, sigma)
-        x_hat = self.g_s(y_rec * inv_gain.view(1, -1, 1, 1))
+        x_hat = self.scaled(self.g_s, scale_s, y_rec * inv_gain.view(1, -1, 1, 1))
         z_bits = -torch.log2(pz).sum()
         bits = -torch.log2(py).sum() + z_bits
         return dict(y=y, z=z, z_hat=z_hat, hyper=hyper, y_hat=y_hat, weights=weights,

@@ -232,8 +232,9 @@ def train(rank, args, port):
     model.bf16_transforms = (args.precision == "bfloat16" or
                              (args.precision == "auto" and native_bfloat16(dev)))
     log("transforms in %s" % ("bfloat16" if model.bf16_transforms else "float32"), flush=True)
-    # the gains are few and must move far: they learn GAIN_LR_SCALE times faster
-    gains = [model.log_gain, model.log_inv_gain]
+    # the gains and the transforms' rate scales are few and must move far:
+    # they learn GAIN_LR_SCALE times faster
+    gains = model.rate_parameters()
     rest = [p for p in model.parameters() if all(p is not g for g in gains)]
     opt = torch.optim.Adam([dict(params=rest), dict(params=gains, scale=GAIN_LR_SCALE)], lr=args.lr)
     step, history = 0, []

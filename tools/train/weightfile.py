@@ -14,7 +14,7 @@ import torch
 from model import GlobalReferenceModel
 
 MAGIC = b"GRICMODL"
-VERSION = 1
+VERSION = 2                 # 2: the transforms' rate scales (g_a.scale, g_s.scale)
 HEADER_SIZE = 64
 ALIGN = 64
 DTYPES = {np.dtype("<f4"): 0, np.dtype("<f2"): 1, np.dtype("<i4"): 2,
@@ -83,7 +83,8 @@ def read(path):
         raise ValueError("not a gric weight file")
     (version, hsize, n_meta, n_tensors, dir_off, dir_size, data_off, data_size,
      model_id) = struct.unpack_from("<IIIIQQQQQ", buf, 8)
-    if version != VERSION:
+    # version 1 files (no rate scales) still load, so training can start from them
+    if version not in (1, VERSION):
         raise ValueError("weight file version %d, expected %d" % (version, VERSION))
     if fnv1a64(buf[HEADER_SIZE:]) != model_id:
         raise ValueError("weight file is damaged (model id mismatch)")
@@ -189,6 +190,8 @@ def export(model, path, train_steps=0):
             tensors["%s.%d.bias" % (stack, i)] = f32(layer.bias)
     tensors["gain"] = f32(torch.exp(model.log_gain))
     tensors["inv_gain"] = f32(torch.exp(model.log_inv_gain))
+    tensors["g_a.scale"] = f32(torch.exp(model.log_scale_a))
+    tensors["g_s.scale"] = f32(torch.exp(model.log_scale_s))
     tensors["lambdas"] = f32(model.lambdas)
     dens = model.z_density
     for i in range(len(dens.matrices)):
@@ -247,6 +250,8 @@ def load_into(model, path):
                 layer.bias.copy_(tt("%s.%d.bias" % (stack, i)))
         model.log_gain.copy_(torch.log(tt("gain")))
         model.log_inv_gain.copy_(torch.log(tt("inv_gain")))
+        for name, param in (("g_a.scale", model.log_scale_a), ("g_s.scale", model.log_scale_s)):
+            param.copy_(torch.log(tt(name)) if name in t else torch.zeros_like(param))
         dens = model.z_density
         for i in range(len(dens.matrices)):
             dens.matrices[i].copy_(tt("z_density.matrix.%d" % i))
