@@ -419,7 +419,8 @@ class GlobalReferenceModel(nn.Module):
         for i, layer in enumerate(net):
             v = layer(v)
             if i in SCALED_LAYERS:
-                v = v * scales[:, SCALED_LAYERS.index(i)].reshape(scales.shape[0], -1, 1, 1)
+                s = scales[:, SCALED_LAYERS.index(i)].reshape(scales.shape[0], -1, 1, 1)
+                v = v * s.to(v.dtype)   # bfloat16 in training: no float32 round trip
         return v
 
     def transform(self, net, scales, v):
