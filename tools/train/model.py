@@ -305,8 +305,8 @@ class GlobalReferenceModel(nn.Module):
         nearest trained point, moved along the MSE-optimal slope (log gain
         changes by 0.5 log lambda), so it codes sensibly from the first
         step.  Adam moments of new rows start at zero (`optimiser`: its
-        state dict; `gain_ids`: its keys of log_gain and log_inv_gain,
-        empty without one).  The transforms' rate scales of a new point
+        state dict; `gain_ids`: its keys of the RATE_PARAMETERS, empty
+        without one).  The transforms' rate scales of a new point
         start as its nearest trained point's.
         """
         old = state["lambdas"].double()
