@@ -81,6 +81,16 @@ void gric_encoder_set_threads(GricEncoder *enc, int threads);
  * every decoder. */
 #define GRIC_RDO_SLOPE_DEFAULT 20
 void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
+/* Latent refinement: at qualities from GRIC_REFINE_MIN_QUALITY up, where the
+ * analysis transform's error rather than quantisation limits the picture,
+ * the encoder takes this many gradient steps that move the latents towards
+ * what best reconstructs the image (GRIC_REFINE_DEFAULT unless set, at most
+ * GRIC_REFINE_MAX; 0 = off).  Each step costs about three synthesis
+ * transforms; every setting decodes with every decoder. */
+#define GRIC_REFINE_DEFAULT 20
+#define GRIC_REFINE_MAX 100
+#define GRIC_REFINE_MIN_QUALITY 70
+void gric_encoder_set_refine(GricEncoder *enc, unsigned iterations);
 /* Encode one packed RGB8 image (stride bytes per row) into a frame.
  * On success *out holds a malloc'ed frame of *out_size bytes (free with
  * gric_free).  Returns GRIC_OK or an error status. */

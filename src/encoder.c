@@ -8,11 +8,13 @@
 #include "codec.h"
 #include "entropy_model.h"
 #include "error.h"
+#include "refine.h"
 
 struct GricEncoder {
     const GricModel *model;
     int threads;
     unsigned rdo_slope;  /* 0: plain rounding */
+    unsigned refine;     /* latent refinement steps at qualities >= GRIC_REFINE_MIN_QUALITY */
     GricLatentCoder lc;
     GricRansEncoder rans_z, rans_y;
     float *y;            /* CHW analysis output, then scaled by the gain */
@@ -36,6 +38,7 @@ GricEncoder *gric_encoder_new(const GricModel *model, GricError *err)
     e->model = model;
     e->threads = 1;
     e->rdo_slope = GRIC_RDO_SLOPE_DEFAULT;
+    e->refine = GRIC_REFINE_DEFAULT;
     if (gric_rate_init(&e->rate, model)) {
         gric_encoder_free(e);
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory creating an encoder"), NULL;
@@ -71,6 +74,11 @@ void gric_encoder_set_rdo_slope(GricEncoder *e, unsigned slope)
     e->rdo_slope = slope;
 }
 
+void gric_encoder_set_refine(GricEncoder *e, unsigned iterations)
+{
+    e->refine = iterations < GRIC_REFINE_MAX ? iterations : GRIC_REFINE_MAX;
+}
+
 double gric_encoder_estimated_bits(const GricEncoder *e)
 {
     return e->bits;
@@ -101,11 +109,14 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
                       e->y, e->threads))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the analysis transform");
     for (size_t c = 0; c < M; c++)
-        for (size_t p = 0; p < n; p++) {
-            float v = e->y[c * n + p] * e->rate.gain[c];
-            e->y_hwc[p * M + c] = v;
-            e->y_hat[p * M + c] = gric_quantise(v);
-        }
+        for (size_t p = 0; p < n; p++)
+            e->y_hwc[p * M + c] = e->y[c * n + p] * e->rate.gain[c];
+    if (quality >= GRIC_REFINE_MIN_QUALITY &&
+        gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
+                            e->y_hwc, g.h, g.w, (int)e->refine, e->threads))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory refining the latents");
+    for (size_t i = 0; i < n * M; i++)
+        e->y_hat[i] = gric_quantise(e->y_hwc[i]);
     GricStatus st = GRIC_OK;
     if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat) ||
         gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))

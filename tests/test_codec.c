@@ -1,5 +1,6 @@
 /* End-to-end tests of the public API: round trips at awkward sizes, the
- * model's rate estimate against the real size, thread-count determinism,
+ * model's rate estimate against the real size, latent refinement,
+ * thread-count determinism,
  * and every kind of bad input (truncated, corrupted, foreign, oversized
  * frames; damaged weight files).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -116,25 +117,74 @@ static void test_rate(const GricModel *m)
     free(out);
 }
 
-/* The bitstream cannot depend on the number of threads. */
+/* Encode img at quality q with `refine` latent refinement steps; returns the
+ * decoded PSNR, the frame in *frame (free with gric_free). */
+static double encode_refined(const GricModel *m, const uint8_t *img, uint32_t w, uint32_t h, int q,
+                             unsigned refine, uint8_t **frame, size_t *size)
+{
+    GricError err = {0};
+    GricEncoder *enc = gric_encoder_new(m, &err);
+    GricDecoder *dec = gric_decoder_new(m, &err);
+    uint8_t *out = malloc((size_t)w * h * 3);
+    CHECK(enc && dec && out, "setup: %s", err.message);
+    gric_encoder_set_refine(enc, refine);
+    CHECK(gric_encode(enc, img, w, h, 3 * w, q, frame, size, &err) == GRIC_OK, "encode: %s",
+          err.message);
+    CHECK(gric_decode(dec, *frame, *size, out, 3 * w, &err) == GRIC_OK, "decode: %s", err.message);
+    double p = psnr(img, out, (size_t)w * h * 3);
+    gric_encoder_free(enc);
+    gric_decoder_free(dec);
+    free(out);
+    return p;
+}
+
+/* Latent refinement must buy PSNR at a small price in bits where it runs (a
+ * wrong gradient loses PSNR), and change nothing below its quality range.  The
+ * image spans several refinement tiles, so their seams are covered. */
+static void test_refine(const GricModel *m)
+{
+    const uint32_t w = 384, h = 320;
+    uint8_t *img = make_image(w, h), *plain, *refined;
+    size_t plain_size, refined_size;
+    double p0 = encode_refined(m, img, w, h, 90, 0, &plain, &plain_size);
+    double p1 = encode_refined(m, img, w, h, 90, GRIC_REFINE_DEFAULT, &refined, &refined_size);
+    printf("q90 refinement: %zu -> %zu bytes, PSNR %.3f -> %.3f dB\n", plain_size, refined_size,
+           p0, p1);
+    CHECK(p1 > p0 + 0.15 && refined_size < plain_size * 1.06, "refinement did not pay");
+    gric_free(plain);
+    gric_free(refined);
+    const int below = GRIC_REFINE_MIN_QUALITY - 1;
+    encode_refined(m, img, w, h, below, 0, &plain, &plain_size);
+    encode_refined(m, img, w, h, below, GRIC_REFINE_DEFAULT, &refined, &refined_size);
+    CHECK(plain_size == refined_size && !memcmp(plain, refined, plain_size),
+          "refinement ran below quality %d", GRIC_REFINE_MIN_QUALITY);
+    gric_free(plain);
+    gric_free(refined);
+    free(img);
+}
+
+/* The bitstream cannot depend on the number of threads, with or without
+ * latent refinement. */
 static void test_threads(const GricModel *m)
 {
     const uint32_t w = 200, h = 150;
     uint8_t *img = make_image(w, h), *frames[2];
     size_t sizes[2];
     GricError err = {0};
-    for (int i = 0; i < 2; i++) {
-        GricEncoder *enc = gric_encoder_new(m, &err);
-        CHECK(enc, "encoder: %s", err.message);
-        gric_encoder_set_threads(enc, i + 1);
-        CHECK(gric_encode(enc, img, w, h, 3 * w, 40, &frames[i], &sizes[i], &err) == GRIC_OK,
-              "encode");
-        gric_encoder_free(enc);
+    for (int q = 40; q <= 90; q += 50) {
+        for (int i = 0; i < 2; i++) {
+            GricEncoder *enc = gric_encoder_new(m, &err);
+            CHECK(enc, "encoder: %s", err.message);
+            gric_encoder_set_threads(enc, i + 1);
+            CHECK(gric_encode(enc, img, w, h, 3 * w, q, &frames[i], &sizes[i], &err) == GRIC_OK,
+                  "encode");
+            gric_encoder_free(enc);
+        }
+        CHECK(sizes[0] == sizes[1] && !memcmp(frames[0], frames[1], sizes[0]),
+              "1 and 2 threads give different bitstreams at quality %d", q);
+        for (int i = 0; i < 2; i++)
+            gric_free(frames[i]);
     }
-    CHECK(sizes[0] == sizes[1] && !memcmp(frames[0], frames[1], sizes[0]),
-          "1 and 2 threads give different bitstreams");
-    for (int i = 0; i < 2; i++)
-        gric_free(frames[i]);
     free(img);
 }
 
@@ -240,6 +290,7 @@ int main(void)
     GricModel *m = test_open_model(&vec, &photo);
     test_round_trips(m);
     test_rate(m);
+    test_refine(m);
     test_threads(m);
     test_bad_frames(m);
     test_bad_models(getenv("GRIC_MODEL"));

@@ -11,15 +11,18 @@
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: gric encode [-q QUALITY] [-r SLOPE] [-t THREADS] [-m MODEL] IN.png|IN.ppm OUT.gric\n"
+            "usage: gric encode [-q QUALITY] [-r SLOPE] [-i STEPS] [-t THREADS] [-m MODEL] IN.png|IN.ppm OUT.gric\n"
             "       gric decode [-t THREADS] [-m MODEL] [-f FRAME] IN.gric OUT.png|OUT.ppm\n"
             "       gric info FILE.gric\n"
             "QUALITY 0-100 (default 75); THREADS 0 = all cores (default);\n"
             "SLOPE: rate-distortion optimised quantisation, 0 = off (faster),\n"
             "default %d (see gric.h);\n"
+            "STEPS: latent refinement at qualities %d and up, 0 = off (faster),\n"
+            "default %d, at most %d (see gric.h);\n"
             "MODEL defaults to $GRIC_MODEL or %s;\n"
             "FRAME selects a frame of a multi-frame archive (default 0).\n",
-            GRIC_RDO_SLOPE_DEFAULT, gric_default_model_path());
+            GRIC_RDO_SLOPE_DEFAULT, GRIC_REFINE_MIN_QUALITY, GRIC_REFINE_DEFAULT, GRIC_REFINE_MAX,
+            gric_default_model_path());
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -77,7 +80,7 @@ static GricModel *open_model(const char *path, GricError *err)
     return model;
 }
 
-static int cmd_encode(int quality, int rdo_slope, int threads, const char *model_path,
+static int cmd_encode(int quality, int rdo_slope, int refine, int threads, const char *model_path,
                       const char *in, const char *out)
 {
     char msg[512];
@@ -99,6 +102,7 @@ static int cmd_encode(int quality, int rdo_slope, int threads, const char *model
     if (enc) {
         gric_encoder_set_threads(enc, threads);
         gric_encoder_set_rdo_slope(enc, (unsigned)rdo_slope);
+        gric_encoder_set_refine(enc, (unsigned)refine);
         if (gric_encode(enc, img.rgb, img.width, img.height, 3 * (size_t)img.width, quality,
                         &frame, &size, &err) == GRIC_OK) {
             FILE *f = fopen(out, "wb");
@@ -228,10 +232,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    int quality = 75, rdo_slope = GRIC_RDO_SLOPE_DEFAULT, threads = 0, frame = 0, opt;
+    int quality = 75, rdo_slope = GRIC_RDO_SLOPE_DEFAULT, refine = GRIC_REFINE_DEFAULT;
+    int threads = 0, frame = 0, opt;
     const char *model = NULL;
     optind = 2;
-    while ((opt = getopt(argc, argv, "q:r:t:m:f:h")) != -1) {
+    while ((opt = getopt(argc, argv, "q:r:i:t:m:f:h")) != -1) {
         switch (opt) {
         case 'q':
             if (parse_int(optarg, 0, 100, &quality))
@@ -240,6 +245,10 @@ int main(int argc, char **argv)
         case 'r':
             if (parse_int(optarg, 0, 1000, &rdo_slope))
                 return fprintf(stderr, "gric: rdo slope must be 0-1000\n"), 2;
+            break;
+        case 'i':
+            if (parse_int(optarg, 0, GRIC_REFINE_MAX, &refine))
+                return fprintf(stderr, "gric: refinement steps must be 0-%d\n", GRIC_REFINE_MAX), 2;
             break;
         case 't':
             if (parse_int(optarg, 0, 256, &threads))
@@ -259,7 +268,7 @@ int main(int argc, char **argv)
     }
     int rest = argc - optind;
     if (!strcmp(cmd, "encode") && rest == 2)
-        return cmd_encode(quality, rdo_slope, threads, model, argv[optind], argv[optind + 1]);
+        return cmd_encode(quality, rdo_slope, refine, threads, model, argv[optind], argv[optind + 1]);
     if (!strcmp(cmd, "decode") && rest == 2)
         return cmd_decode(threads, model, frame, argv[optind], argv[optind + 1]);
     if (!strcmp(cmd, "info") && rest == 1)
