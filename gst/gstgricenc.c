@@ -20,6 +20,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_gric_enc_debug);
 #define DEFAULT_QUALITY 75
 #define DEFAULT_THREADS 0
 #define DEFAULT_RDO_SLOPE GRIC_RDO_SLOPE_DEFAULT
+#define DEFAULT_REFINE GRIC_REFINE_DEFAULT
 
 enum
 {
@@ -27,6 +28,7 @@ enum
   PROP_QUALITY,
   PROP_THREADS,
   PROP_RDO_SLOPE,
+  PROP_REFINE,
   PROP_MODEL,
 };
 
@@ -57,6 +59,7 @@ gst_gric_enc_init (GstGricEnc * self)
   self->quality = DEFAULT_QUALITY;
   self->threads = DEFAULT_THREADS;
   self->rdo_slope = DEFAULT_RDO_SLOPE;
+  self->refine = DEFAULT_REFINE;
 }
 
 static void
@@ -85,6 +88,9 @@ gst_gric_enc_set_property (GObject * object, guint prop_id,
     case PROP_RDO_SLOPE:
       self->rdo_slope = g_value_get_uint (value);
       break;
+    case PROP_REFINE:
+      self->refine = g_value_get_uint (value);
+      break;
     case PROP_MODEL:
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
@@ -112,6 +118,9 @@ gst_gric_enc_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_RDO_SLOPE:
       g_value_set_uint (value, self->rdo_slope);
+      break;
+    case PROP_REFINE:
+      g_value_set_uint (value, self->refine);
       break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
@@ -209,7 +218,7 @@ gst_gric_enc_handle_frame (GstVideoEncoder * venc, GstVideoCodecFrame * frame)
   guint8 *out = NULL;
   size_t out_size = 0;
   gint quality, threads;
-  guint rdo_slope;
+  guint rdo_slope, refine;
 
   if (!gst_video_frame_map (&raw, info, frame->input_buffer, GST_MAP_READ)) {
     gst_video_codec_frame_unref (frame);
@@ -223,9 +232,11 @@ gst_gric_enc_handle_frame (GstVideoEncoder * venc, GstVideoCodecFrame * frame)
   quality = self->quality;
   threads = self->threads;
   rdo_slope = self->rdo_slope;
+  refine = self->refine;
   GST_OBJECT_UNLOCK (self);
   gric_encoder_set_threads (self->encoder, threads);
   gric_encoder_set_rdo_slope (self->encoder, rdo_slope);
+  gric_encoder_set_refine (self->encoder, refine);
 
   gst_gric_convert_to_rgb (&self->convert, &raw, &rgb, &stride);
   status = gric_encode (self->encoder, rgb, GST_VIDEO_INFO_WIDTH (info),
@@ -278,6 +289,15 @@ gst_gric_enc_class_init (GstGricEncClass * klass)
           "error in nats (0 = plain rounding, about 15% faster to encode "
           "for about 2% more bits); any value decodes everywhere", 0, 1000,
           DEFAULT_RDO_SLOPE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_REFINE,
+      g_param_spec_uint ("refine-steps", "Refinement steps",
+          "Latent refinement at quality 70 and up: gradient steps that move "
+          "the latents towards what best reconstructs the frame (0 = off, "
+          "for recording in real time; each step costs about three "
+          "synthesis transforms); any value decodes everywhere", 0,
+          GRIC_REFINE_MAX, DEFAULT_REFINE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MODEL,

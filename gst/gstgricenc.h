@@ -21,6 +21,7 @@ struct _GstGricEnc {
   gint quality;
   gint threads;
   guint rdo_slope;
+  guint refine;
   gchar *model_path;
 
   /* codec context, alive from start to stop */

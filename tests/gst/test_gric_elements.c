@@ -461,7 +461,7 @@ GST_START_TEST (test_settings_while_playing)
 {
   GstHarness *h = gst_harness_new ("gricenc");
   gchar *caps = rgb_caps (64, 48);
-  gsize low, high, unoptimised;
+  gsize low, high, unoptimised, unrefined;
 
   gst_harness_set_src_caps_str (h, caps);
   fail_unless_equals_int (GST_STATE (h->element), GST_STATE_PLAYING);
@@ -472,10 +472,15 @@ GST_START_TEST (test_settings_while_playing)
   /* without rate-distortion optimised quantisation the frame grows */
   g_object_set (h->element, "rdo-slope", 0, NULL);
   unoptimised = encoded_size (h, 64, 48);
+  /* latent refinement moves the latents, so the frame changes */
+  g_object_set (h->element, "refine-steps", 0, NULL);
+  unrefined = encoded_size (h, 64, 48);
   GST_INFO ("quality 5: %" G_GSIZE_FORMAT " bytes, 100: %" G_GSIZE_FORMAT
-      ", 100 without RDO: %" G_GSIZE_FORMAT, low, high, unoptimised);
+      ", 100 without RDO: %" G_GSIZE_FORMAT ", nor refinement: %"
+      G_GSIZE_FORMAT, low, high, unoptimised, unrefined);
   fail_unless (high > low);
   fail_unless (unoptimised > high);
+  fail_unless (unrefined != unoptimised);
   gst_harness_teardown (h);
   g_free (caps);
 }
