@@ -89,10 +89,11 @@ CODECS = {
         qualities="10,18,25,32,38,44,50,56,62"),
 }
 
-# The faster encoder: plain rounding instead of rate-distortion optimised
-# quantisation (the same decoder).
-CODECS["gric-plain"] = dict(CODECS["gric"], label="gric -r 0 (no RDO)",
-                            enc=CODECS["gric"]["enc"][:4] + ["-r", "0"] + CODECS["gric"]["enc"][4:])
+# The fast encoder: plain rounding instead of rate-distortion optimised
+# quantisation, and no latent refinement (the same decoder).
+CODECS["gric-plain"] = dict(CODECS["gric"], label="gric -r 0 -i 0 (fast encoder)",
+                            enc=CODECS["gric"]["enc"][:4] + ["-r", "0", "-i", "0"]
+                            + CODECS["gric"]["enc"][4:])
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 GAUSS = np.exp(-0.5 * (np.arange(11) - 5) ** 2 / 1.5 ** 2)

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
         t_syn = t4 - t3 < t_syn ? t4 - t3 : t_syn;
     }
     gric_encoder_set_rdo_slope(enc, 0);
+    gric_encoder_set_refine(enc, 0);
     for (int r = 0; r < repeat; r++) {
         uint8_t *plain;
         double t0 = now();
@@ -174,7 +175,7 @@ int main(int argc, char **argv)
            img.height, g.padded_w, g.padded_h, quality, threads, repeat);
     printf("size %zu bytes, %.4f bpp\n", size, 8.0 * size / ((double)img.width * img.height));
     printf("encode %.3f s  decode %.3f s\n", t_enc, t_dec);
-    printf("encode without RDO (-r 0) %.3f s, %zu bytes (%+.1f%%)\n", t_plain, plain_size,
+    printf("encode without RDO or refinement (-r 0 -i 0) %.3f s, %zu bytes (%+.1f%%)\n", t_plain, plain_size,
            100.0 * ((double)plain_size / size - 1));
     printf("analysis   %.3f s  %6.0f MAC/px  %.1f GFLOP/s\n", t_ana, ma / P, 2 * ma / t_ana / 1e9);
     printf("synthesis  %.3f s  %6.0f MAC/px  %.1f GFLOP/s\n", t_syn, ms / P, 2 * ms / t_syn / 1e9);
