@@ -83,14 +83,15 @@ void gric_encoder_set_threads(GricEncoder *enc, int threads);
 void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
 /* Latent refinement: at qualities from GRIC_REFINE_MIN_QUALITY up, where the
  * analysis transform's error rather than quantisation limits the picture,
- * the encoder takes this many gradient steps that move the latents towards
- * what best reconstructs the image (GRIC_REFINE_DEFAULT unless set, at most
- * GRIC_REFINE_MAX; 0 = off).  Each step costs about three synthesis
- * transforms; every setting decodes with every decoder. */
+ * the encoder takes gradient steps that move the latents towards what best
+ * reconstructs the image: `steps` at quality 100 (GRIC_REFINE_DEFAULT unless
+ * set, at most GRIC_REFINE_MAX; 0 = off), steps * (quality - 60) / 40 below.
+ * Each step costs about three synthesis transforms; every setting decodes
+ * with every decoder. */
 #define GRIC_REFINE_DEFAULT 20
 #define GRIC_REFINE_MAX 100
 #define GRIC_REFINE_MIN_QUALITY 70
-void gric_encoder_set_refine(GricEncoder *enc, unsigned iterations);
+void gric_encoder_set_refine(GricEncoder *enc, unsigned steps);
 /* Encode one packed RGB8 image (stride bytes per row) into a frame.
  * On success *out holds a malloc'ed frame of *out_size bytes (free with
  * gric_free).  Returns GRIC_OK or an error status. */

@@ -14,7 +14,7 @@ struct GricEncoder {
     const GricModel *model;
     int threads;
     unsigned rdo_slope;  /* 0: plain rounding */
-    unsigned refine;     /* latent refinement steps at qualities >= GRIC_REFINE_MIN_QUALITY */
+    unsigned refine;     /* latent refinement steps at quality 100 */
     GricLatentCoder lc;
     GricRansEncoder rans_z, rans_y;
     float *y;            /* CHW analysis output, then scaled by the gain */
@@ -74,9 +74,9 @@ void gric_encoder_set_rdo_slope(GricEncoder *e, unsigned slope)
     e->rdo_slope = slope;
 }
 
-void gric_encoder_set_refine(GricEncoder *e, unsigned iterations)
+void gric_encoder_set_refine(GricEncoder *e, unsigned steps)
 {
-    e->refine = iterations < GRIC_REFINE_MAX ? iterations : GRIC_REFINE_MAX;
+    e->refine = steps < GRIC_REFINE_MAX ? steps : GRIC_REFINE_MAX;
 }
 
 double gric_encoder_estimated_bits(const GricEncoder *e)
@@ -111,9 +111,11 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
             e->y_hwc[p * M + c] = e->y[c * n + p] * e->rate.gain[c];
+    /* fewer steps lower down, where the bits they add are worth more */
+    const int steps = ((int)e->refine * (quality - 60) + 20) / 40;
     if (quality >= GRIC_REFINE_MIN_QUALITY &&
         gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
-                            e->y_hwc, g.h, g.w, (int)e->refine, e->threads))
+                            e->y_hwc, g.h, g.w, steps, e->threads))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory refining the latents");
     for (size_t i = 0; i < n * M; i++)
         e->y_hat[i] = gric_quantise(e->y_hwc[i]);

@@ -17,8 +17,8 @@ static void usage(void)
             "QUALITY 0-100 (default 75); THREADS 0 = all cores (default);\n"
             "SLOPE: rate-distortion optimised quantisation, 0 = off (faster),\n"
             "default %d (see gric.h);\n"
-            "STEPS: latent refinement at qualities %d and up, 0 = off (faster),\n"
-            "default %d, at most %d (see gric.h);\n"
+            "STEPS: latent refinement steps at quality 100 (fewer down to quality %d,\n"
+            "none below), 0 = off (faster), default %d, at most %d (see gric.h);\n"
             "MODEL defaults to $GRIC_MODEL or %s;\n"
             "FRAME selects a frame of a multi-frame archive (default 0).\n",
             GRIC_RDO_SLOPE_DEFAULT, GRIC_REFINE_MIN_QUALITY, GRIC_REFINE_DEFAULT, GRIC_REFINE_MAX,
