@@ -17,7 +17,7 @@
 #include "parallel.h"
 #include "refine.h"
 
-#define TILE 16          /* latents per side of the part of y a tile updates */
+#define TILE 24          /* latents per side of the part of y a tile updates */
 #define HALO 4           /* latents around it: a pixel depends on latents within 1.9 of it */
 #define MARGIN 32        /* pixels at a halo's outer edge that miss latents beyond the halo */
 #define SPAN (TILE + 2 * HALO)

@@ -14,7 +14,7 @@
    rates its error, not quantisation, is what limits the reconstruction.  Only the
    encoder runs this; any y decodes.  g_s carries the quality's rate scales.  Works in
    tiles of latents with a halo that covers g_s's receptive field, so memory stays
-   bounded (about 40 MB per thread) and the gradient is exact.
+   bounded (about 70 MB per thread) and the gradient is exact.
    Returns 0, or -1 if memory ran out (y is then unchanged or partly refined). */
 int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const uint8_t *rgb,
                         size_t stride, int width, int height, float *y, int h, int w,

@@ -143,7 +143,7 @@ static double encode_refined(const GricModel *m, const uint8_t *img, uint32_t w,
  * image spans several refinement tiles, so their seams are covered. */
 static void test_refine(const GricModel *m)
 {
-    const uint32_t w = 384, h = 320;
+    const uint32_t w = 448, h = 416;   /* 28 x 26 latents: 2 x 2 tiles of 24 */
     uint8_t *img = make_image(w, h), *plain, *refined;
     size_t plain_size, refined_size;
     double p0 = encode_refined(m, img, w, h, 90, 0, &plain, &plain_size);
