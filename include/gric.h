@@ -85,10 +85,10 @@ void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
  * analysis transform's error rather than quantisation limits the picture,
  * the encoder takes gradient steps that move the latents towards what best
  * reconstructs the image: `steps` at quality 100 (GRIC_REFINE_DEFAULT unless
- * set, at most GRIC_REFINE_MAX; 0 = off), steps * ((quality - 60) / 40)^2
- * below.  Each step costs about three synthesis transforms; every setting
- * decodes with every decoder. */
-#define GRIC_REFINE_DEFAULT 50
+ * set, at most GRIC_REFINE_MAX; 0 = off), steps * (quality - 60) / 40 below.
+ * Each step costs about three synthesis transforms; every setting decodes
+ * with every decoder. */
+#define GRIC_REFINE_DEFAULT 20
 #define GRIC_REFINE_MAX 100
 #define GRIC_REFINE_MIN_QUALITY 70
 void gric_encoder_set_refine(GricEncoder *enc, unsigned steps);

@@ -111,8 +111,8 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
             e->y_hwc[p * M + c] = e->y[c * n + p] * e->rate.gain[c];
-    /* far fewer steps lower down, where the bits they add are worth more */
-    const int steps = ((int)e->refine * (quality - 60) * (quality - 60) + 800) / 1600;
+    /* fewer steps lower down, where the bits they add are worth more */
+    const int steps = ((int)e->refine * (quality - 60) + 20) / 40;
     if (quality >= GRIC_REFINE_MIN_QUALITY &&
         gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
                             e->y_hwc, g.h, g.w, steps, e->threads))
