@@ -206,6 +206,17 @@ def file_hash(path):
     return h.hexdigest()
 
 
+def gric_library(binary):
+    """The libgric the CLI loads: the codec lives there, so results cached
+    for an unchanged CLI binary must not outlive a rebuilt library."""
+    out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("libgric") and "=>" in line:
+            return line.split("=>")[1].split("(")[0].strip()
+    return binary  # linked statically: the binary is the codec
+
+
 def timed(argv, env, rss_file):
     """Runs argv under GNU time; returns (wall seconds, peak RSS in MB)."""
     start = time.perf_counter()
@@ -259,6 +270,7 @@ def setup_codec(name, args):
         if not args.model or not os.path.isfile(args.model):
             return None, f"model file not found: {args.model}"
         version = (f"binary sha256 {file_hash(names['bin'])}, "
+                   f"library sha256 {file_hash(gric_library(names['bin']))}, "
                    f"model sha256 {file_hash(args.model)}")
     else:
         proc = subprocess.run(spec["version"], stdout=subprocess.PIPE,
