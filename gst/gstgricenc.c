@@ -285,18 +285,21 @@ gst_gric_enc_class_init (GstGricEncClass * klass)
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_RDO_SLOPE,
       g_param_spec_uint ("rdo-slope", "RDO slope",
-          "Rate-distortion optimised quantisation: price of squared latent "
-          "error in nats (0 = plain rounding, about 15% faster to encode "
-          "for about 2% more bits); any value decodes everywhere", 0, 1000,
+          "Rate-distortion optimised quantisation of frames below the "
+          "refinement's qualities or with refine-steps=0: price of squared "
+          "latent error in nats (0 = plain rounding, about 15% faster to "
+          "encode for about 2% more bits); any value decodes everywhere", 0,
+          1000,
           DEFAULT_RDO_SLOPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_REFINE,
       g_param_spec_uint ("refine-steps", "Refinement steps",
-          "Latent refinement at quality 70 and up: gradient steps that move "
-          "the latents towards what best reconstructs the frame (0 = off, "
-          "for recording in real time; each step costs about three "
-          "synthesis transforms); any value decodes everywhere", 0,
+          "Latent refinement at quality "
+          G_STRINGIFY (GRIC_REFINE_MIN_QUALITY) " and up: gradient steps that "
+          "move the latents towards fewer bits and a better reconstruction "
+          "(0 = off, for recording in real time; each step costs about "
+          "three synthesis transforms); any value decodes everywhere", 0,
           GRIC_REFINE_MAX, DEFAULT_REFINE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));

@@ -77,20 +77,22 @@ void gric_encoder_set_threads(GricEncoder *enc, int threads);
  * the error it adds.  slope is the price of a unit of squared latent error,
  * in nats: GRIC_RDO_SLOPE_DEFAULT unless set, 0 = plain rounding, which
  * encodes about 15% faster (the entropy model then runs a latent row at a
- * time) for about 2% more bits at equal PSNR.  Any slope decodes with
+ * time) for about 2% more bits at equal PSNR.  Frames that latent
+ * refinement moves (below) are coded without it.  Any slope decodes with
  * every decoder. */
 #define GRIC_RDO_SLOPE_DEFAULT 20
 void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
-/* Latent refinement: at qualities from GRIC_REFINE_MIN_QUALITY up, where the
- * analysis transform's error rather than quantisation limits the picture,
- * the encoder takes gradient steps that move the latents towards what best
- * reconstructs the image: `steps` at quality 100 (GRIC_REFINE_DEFAULT unless
- * set, at most GRIC_REFINE_MAX; 0 = off), steps * (quality - 60) / 40 below.
- * Each step costs about three synthesis transforms; every setting decodes
- * with every decoder. */
+/* Latent refinement: at qualities from GRIC_REFINE_MIN_QUALITY up the encoder
+ * takes gradient steps that move the latents towards fewer bits and a better
+ * reconstruction (the analysis transform is only an approximate inverse of
+ * the synthesis): `steps` at quality 100 (GRIC_REFINE_DEFAULT unless set, at
+ * most GRIC_REFINE_MAX; 0 = off), steps * (quality - 20) / 80 below, rounded.
+ * Each step costs about three synthesis transforms, plus one entropy-model
+ * pass per frame.  Refined frames skip RDO (the steps priced the bits
+ * already).  Every setting decodes with every decoder. */
 #define GRIC_REFINE_DEFAULT 20
 #define GRIC_REFINE_MAX 100
-#define GRIC_REFINE_MIN_QUALITY 70
+#define GRIC_REFINE_MIN_QUALITY 40
 void gric_encoder_set_refine(GricEncoder *enc, unsigned steps);
 /* Encode one packed RGB8 image (stride bytes per row) into a frame.
  * On success *out holds a malloc'ed frame of *out_size bytes (free with

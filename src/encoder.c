@@ -21,7 +21,8 @@ struct GricEncoder {
     float *y_hwc;        /* same, HWC, h_a's input */
     int32_t *y_hat;      /* HWC */
     int32_t *z_hat;      /* CHW */
-    size_t cap_y, cap_y_hwc, cap_y_hat, cap_z_hat;
+    float *mix;          /* refinement: each value's mixture at round(y) (GricRefineRate) */
+    size_t cap_y, cap_y_hwc, cap_y_hat, cap_z_hat, cap_mix;
     GricRate rate;
     double bits;
 };
@@ -59,6 +60,7 @@ void gric_encoder_free(GricEncoder *e)
     free(e->y_hwc);
     free(e->y_hat);
     free(e->z_hat);
+    free(e->mix);
     gric_rate_free(&e->rate);
     free(e);
 }
@@ -82,6 +84,47 @@ void gric_encoder_set_refine(GricEncoder *e, unsigned steps)
 double gric_encoder_estimated_bits(const GricEncoder *e)
 {
     return e->bits;
+}
+
+/* Keeps each coded value's mixture for the refinement's rate term. */
+static void keep_mixture(void *user, const GricLatentCoder *lc, int t, int c, const GricMixture *mix)
+{
+    float *dst = (float *)user + ((size_t)t * lc->model->M + c) * GRIC_REFINE_MIX;
+    for (int k = 0; k < 3; k++) {
+        dst[k] = (float)mix->w[k];
+        dst[3 + k] = (float)mix->mu[k];
+        dst[6 + k] = (float)mix->sigma[k];
+    }
+}
+
+/* Latent refinement of e->y_hwc: the entropy model codes round(y) once into a scratch
+   stream to give every value its mixture, then the steps run; the latent coder is left
+   reset for the real pass. */
+static GricStatus refine(GricEncoder *e, const uint8_t *rgb, size_t stride, uint32_t width,
+                         uint32_t height, const GricGeometry *g, int steps)
+{
+    const size_t values = (size_t)g->h * g->w * e->model->M;
+    if (gric_reserve((void **)&e->mix, &e->cap_mix, values * GRIC_REFINE_MIX * sizeof(float)) ||
+        gric_hyper_synthesis(&e->lc, e->z_hat, g->hz, g->wz))
+        return GRIC_ERR_NOMEM;
+    for (size_t i = 0; i < values; i++)
+        e->y_hat[i] = gric_quantise(e->y_hwc[i]);
+    GricRansEncoder scratch;
+    gric_rans_enc_init(&scratch);
+    e->lc.observe = keep_mixture;
+    e->lc.observe_user = e->mix;
+    GricStatus st = gric_latents_encode(&e->lc, e->y_hat, &scratch);
+    e->lc.observe = NULL;
+    e->lc.observe_user = NULL;
+    gric_rans_enc_free(&scratch);
+    const GricRefineRate rate = {e->mix, e->rate.lambda};
+    if (st == GRIC_OK &&
+        gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
+                            e->y_hwc, g->h, g->w, steps, &rate, e->threads))
+        st = GRIC_ERR_NOMEM;
+    if (st == GRIC_OK && gric_latent_coder_reset(&e->lc, g->h, g->w))
+        st = GRIC_ERR_NOMEM;
+    return st;
 }
 
 GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint32_t height,
@@ -111,23 +154,28 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
             e->y_hwc[p * M + c] = e->y[c * n + p] * e->rate.gain[c];
+    GricStatus st = GRIC_OK;
+    /* z comes from the unrefined latents: the refinement's bits are counted under the
+       hyperprior that will be coded (MODEL.md §1, "Latent refinement") */
+    if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the hyper analysis");
     /* fewer steps lower down, where the bits they add are worth more */
-    const int steps = ((int)e->refine * (quality - 60) + 20) / 40;
-    if (quality >= GRIC_REFINE_MIN_QUALITY &&
-        gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
-                            e->y_hwc, g.h, g.w, steps, e->threads))
-        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory refining the latents");
+    const int steps = ((int)e->refine * (quality - 20) + 40) / 80;
+    const int refined = quality >= GRIC_REFINE_MIN_QUALITY && steps > 0;
+    if (refined)
+        st = refine(e, rgb, stride, width, height, &g, steps);
+    if (st != GRIC_OK)
+        return gric_fail(err, st, "out of memory refining the latents");
     for (size_t i = 0; i < n * M; i++)
         e->y_hat[i] = gric_quantise(e->y_hwc[i]);
-    GricStatus st = GRIC_OK;
-    if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat) ||
-        gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
+    if (gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
         st = GRIC_ERR_NOMEM;
     double z_bits = 0;
     if (st == GRIC_OK)
         st = gric_z_encode(m, e->z_hat, g.hz, g.wz, &e->rans_z, &z_bits);
     if (st == GRIC_OK)
-        st = e->rdo_slope > 0
+        /* refinement priced the bits already; RDO on top would count them twice */
+        st = e->rdo_slope > 0 && !refined
                  ? gric_latents_encode_rdo(&e->lc, e->y_hwc, e->y_hat, e->rdo_slope, &e->rans_y)
                  : gric_latents_encode(&e->lc, e->y_hat, &e->rans_y);
     uint8_t *zs = NULL, *ys = NULL;

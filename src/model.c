@@ -205,6 +205,8 @@ static GricStatus build(GricModel *m, GricError *err)
     long sd[3] = {m->K, 3, m->N};
     m->scale_a = load_f32(&l, "g_a.scale", 3, sd);
     m->scale_s = load_f32(&l, "g_s.scale", 3, sd);
+    long kd[1] = {m->K};
+    m->lambdas = load_f32(&l, "lambdas", 1, kd);
     m->tables.exp_tab = load_table(&l, "tab.exp", 2561);
     m->tables.phi_tab = load_table(&l, "tab.phi", 8193);
     if (!l.failed)
@@ -218,6 +220,9 @@ static GricStatus build(GricModel *m, GricError *err)
     for (int i = 0; i < m->K * 3 * m->N; i++)
         if (!(m->scale_a[i] > 0 && m->scale_s[i] > 0 && m->scale_a[i] < 1e6f && m->scale_s[i] < 1e6f))
             return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file rate scales are invalid");
+    for (int i = 0; i < m->K; i++)
+        if (!(m->lambdas[i] > 0 && m->lambdas[i] < 1e6f))
+            return gric_fail(err, GRIC_ERR_BAD_MODEL, "weight file lambdas are invalid");
     return GRIC_OK;
 }
 
@@ -330,6 +335,7 @@ void gric_rate_set(GricRate *r, const GricModel *m, int quality)
     interpolate(m->inv_gain, m->K, (size_t)m->M, quality, r->inv_gain);
     interpolate(m->scale_a, m->K, (size_t)3 * m->N, quality, r->scale);
     interpolate(m->scale_s, m->K, (size_t)3 * m->N, quality, r->scale + (size_t)3 * m->N);
+    interpolate(m->lambdas, m->K, 1, quality, &r->lambda);
 }
 
 void gric_rate_free(GricRate *r)

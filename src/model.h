@@ -22,6 +22,7 @@ struct GricModel {
     GricExactConv stack[3][3];              /* [local, ref, hyper][layer] */
     const float *gain, *inv_gain;           /* (K, M) */
     const float *scale_a, *scale_s;         /* (K, 3, N): the transforms' rate scales */
+    const float *lambdas;                   /* (K): each rate point's training trade-off */
     GricTables tables;
     const int32_t *z_cdf, *z_len, *z_offset;
     int z_cdf_width;
@@ -35,6 +36,7 @@ struct GricModel {
 typedef struct {
     float *gain, *inv_gain;     /* M */
     float *scale;               /* [g_a, g_s][layer 0..2][N] */
+    float lambda;               /* the trade-off: loss = lambda * 255^2 * MSE + bpp */
     GricTransform g_a, g_s;
 } GricRate;
 

@@ -1,8 +1,8 @@
 /* Encoder-side latent refinement: gradient descent on y through g_s (refine.h).
  *
- * Encoder only, so plain float with BLAS: no decoder recomputes any of this.  g_s is run
- * forward on a tile of latents, keeping each transposed conv's output u; the squared error
- * against the image is then pulled back through the layers:
+ * Encoder only, so plain float with BLAS and libm: no decoder recomputes any of this.  g_s
+ * is run forward on a tile of soft-rounded latents, keeping each transposed conv's output
+ * u; the squared error against the image is then pulled back through the layers:
  *   transposed conv (stride 2): out[2j + k - 2] += W[k]^T in[j]; its input gradient is
  *     g_in[j] = sum_k W[k] g_out[2j + k - 2], a stride-2 gather and one sgemm per row;
  *   inverse GSDN a = u * s + mean, s = sqrt(beta + gamma u^2), mean = mbeta + mgamma u:
@@ -22,10 +22,12 @@
 #define MARGIN 32        /* pixels at a halo's outer edge that miss latents beyond the halo */
 #define SPAN (TILE + 2 * HALO)
 #define TAPS 25          /* 5x5 kernels */
-/* Adam's step: larger ones buy more PSNR but spend more bits (distortion is all
-   this descends; rate only through what rounding makes of the moved latents).
-   On the held-out photos, 20 steps of 0.01 gave +0.43 dB for +3% bits at q90. */
-#define LEARNING_RATE 0.01f
+/* Adam's step, in quantisation bins (docs/MODEL.md §1, "Latent refinement"). */
+#define LEARNING_RATE 0.02f
+/* temperature: TAU_START, decaying by exp(-TAU_DECAY) over the run, at least TAU_MIN */
+#define TAU_START 0.5f
+#define TAU_DECAY 4.8f
+#define TAU_MIN 0.05f
 #define BETA1 0.9f
 #define BETA2 0.999f
 #define EPSILON 1e-8f
@@ -44,8 +46,12 @@ typedef struct {
     size_t stride;
     int width, height, h, w, M;
     const float *y;
+    const float *mix;    /* NULL, or each value's mixture (GricRefineRate) */
+    float bits_weight;   /* the bits' gradient against the squared error's: 3 / lambda */
     float *grad;         /* HWC like y: gradient of the inner latents of every tile */
     int tiles_x, tiles, chunks;
+    int iteration;       /* keys the rounding noise: every tile draws the same for a latent */
+    float tau;           /* the soft rounding's temperature at this iteration */
     struct Scratch *scratch;
     int failed;
 } Refiner;
@@ -78,6 +84,64 @@ static int deconv_init(Deconv *d, const GricConv *c, const float *scale)
                 d->w[((size_t)ci * TAPS + t) * c->cout + co] = scale ? v * scale[co] : v;
             }
     return 0;
+}
+
+/* Stochastic Gumbel annealing (Yang et al. 2020): the latent y in g_s's input is
+ * floor(y) + p, p the Gumbel-softmax weight of ceil(y) against floor(y) with logits
+ * -atanh(distance) / tau.  Rounding's straight-through gradient says nothing about
+ * moving to the other integer; this one does, and as tau anneals p becomes 0 or 1.
+ * The noise is a hash of (iteration, latent), so tiles agree on their halos and an
+ * encode does not depend on the thread count.  Returns the soft value, and dp/dy. */
+static float soft_round(float y, float tau, uint64_t key, float *slope)
+{
+    uint64_t z = key + 0x9e3779b97f4a7c15ull, noise[2];
+    for (int k = 0; k < 2; k++) {   /* splitmix64 */
+        z += 0x9e3779b97f4a7c15ull;
+        uint64_t v = z;
+        v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ull;
+        v = (v ^ (v >> 27)) * 0x94d049bb133111ebull;
+        noise[k] = v ^ (v >> 31);
+    }
+    const float f = floorf(y), eps = 1e-5f;
+    float r = y - f;
+    r = r < eps ? eps : r > 1.0f - eps ? 1.0f - eps : r;
+    float gumbel[2];
+    for (int k = 0; k < 2; k++) {   /* uniform in (0, 1) from the top 24 bits */
+        const float u = ((float)(noise[k] >> 40) + 0.5f) * (1.0f / 16777216.0f);
+        gumbel[k] = -logf(-logf(u));
+    }
+    /* logit(ceil) - logit(floor) */
+    const float d = (atanhf(r) - atanhf(1.0f - r)) / tau + gumbel[1] - gumbel[0];
+    const float p = 1.0f / (1.0f + expf(-d));
+    *slope = p * (1.0f - p) / tau * (1.0f / (1.0f - r * r) + 1.0f / (1.0f - (1.0f - r) * (1.0f - r)));
+    return f + p;
+}
+
+/* Each component's mass is taken on the side of its mean where PHI is far from 1, so it
+ * keeps its precision in the tails. */
+float gric_refine_bits_slope(const float *mix, float v)
+{
+    double mass = 0, slope = 0;
+    for (int k = 0; k < 3; k++) {
+        const double w = mix[k], mu = mix[3 + k], sigma = mix[6 + k];
+        if (w <= 0)
+            continue;
+        double a = (v - 0.5 - mu) / sigma, b = (v + 0.5 - mu) / sigma;
+        const double da = exp(-0.5 * a * a), db = exp(-0.5 * b * b);
+        if (a > 0) {   /* PHI(b) - PHI(a) = PHI(-a) - PHI(-b) */
+            const double t = -a;
+            a = -b;
+            b = t;
+        }
+        mass += w * 0.5 * (erfc(-b * M_SQRT1_2) - erfc(-a * M_SQRT1_2));
+        slope += w * (db - da) * 0.3989422804014327 / sigma;
+    }
+    return mass > 1e-9 ? (float)(-slope / (mass * M_LN2)) : 0.0f;
+}
+
+static uint64_t noise_key(const Refiner *r, int i, int j, int c)
+{
+    return ((uint64_t)r->iteration << 40) ^ (((uint64_t)i * r->w + j) * r->M + c);
 }
 
 /* in (h, w, cin) -> out (2h, 2w, cout) */
@@ -235,8 +299,10 @@ static void refine_tile(Refiner *r, Scratch *s, int tile)
         for (int j = 0; j < tw; j++) {
             const float *src = r->y + ((size_t)(r0 + i) * r->w + c0 + j) * M;
             float *dst = s->lat + ((size_t)i * tw + j) * M;
+            float slope;
             for (int c = 0; c < M; c++)
-                dst[c] = (float)gric_quantise(src[c]) * r->inv_gain[c];
+                dst[c] = soft_round(src[c], r->tau, noise_key(r, r0 + i, c0 + j, c), &slope) *
+                         r->inv_gain[c];
         }
     /* forward: u_l = deconv_l(a_{l-1}), a_l = inverse GSDN(u_l) */
     const float *in = s->lat;
@@ -276,9 +342,17 @@ static void refine_tile(Refiner *r, Scratch *s, int tile)
     for (int i = a0; i < a1; i++)
         for (int j = b0; j < b1; j++) {
             const float *src = g + ((size_t)(i - r0) * tw + j - c0) * M;
+            const float *yv = r->y + ((size_t)i * r->w + j) * M;
             float *dst = r->grad + ((size_t)i * r->w + j) * M;
-            for (int c = 0; c < M; c++)
-                dst[c] = src[c] * r->inv_gain[c];
+            const float *mix = r->mix ? r->mix + ((size_t)i * r->w + j) * M * GRIC_REFINE_MIX : NULL;
+            for (int c = 0; c < M; c++) {
+                float slope;
+                const float v = soft_round(yv[c], r->tau, noise_key(r, i, j, c), &slope);
+                float g = src[c] * r->inv_gain[c];
+                if (mix)
+                    g += r->bits_weight * gric_refine_bits_slope(mix + (size_t)c * GRIC_REFINE_MIX, v);
+                dst[c] = g * slope;
+            }
         }
 }
 
@@ -291,7 +365,7 @@ static void refine_chunk(void *arg, int chunk, int chunks)
 
 int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const uint8_t *rgb,
                         size_t stride, int width, int height, float *y, int h, int w,
-                        int iterations, int threads)
+                        int iterations, const GricRefineRate *rate, int threads)
 {
     if (iterations <= 0)
         return 0;
@@ -299,7 +373,8 @@ int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const u
         if (g_s->conv[l].k != 5 || g_s->conv[l].stride != 2 || !g_s->conv[l].transposed)
             return -1;
     Refiner r = {.inv_gain = inv_gain, .rgb = rgb, .stride = stride, .width = width,
-                 .height = height, .h = h, .w = w, .M = g_s->conv[0].cin, .y = y};
+                 .height = height, .h = h, .w = w, .M = g_s->conv[0].cin, .y = y,
+                 .mix = rate ? rate->mix : NULL, .bits_weight = rate ? 3.0f / rate->lambda : 0};
     r.tiles_x = (w + TILE - 1) / TILE;
     r.tiles = r.tiles_x * ((h + TILE - 1) / TILE);
     r.chunks = threads < 1 ? 1 : threads > r.tiles ? r.tiles : threads;
@@ -321,6 +396,9 @@ int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const u
     float bias1 = 1.0f, bias2 = 1.0f;
 
     for (int it = 0; !status && it < iterations; it++) {
+        r.iteration = it;
+        r.tau = TAU_START * expf(-TAU_DECAY * it / iterations);
+        r.tau = r.tau > TAU_MIN ? r.tau : TAU_MIN;
         gric_pool_run(pool, refine_chunk, &r, r.chunks);
         bias1 *= BETA1;
         bias2 *= BETA2;

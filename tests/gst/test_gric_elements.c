@@ -469,18 +469,19 @@ GST_START_TEST (test_settings_while_playing)
   low = encoded_size (h, 64, 48);
   g_object_set (h->element, "quality", 100, NULL);
   high = encoded_size (h, 64, 48);
-  /* without rate-distortion optimised quantisation the frame grows */
-  g_object_set (h->element, "rdo-slope", 0, NULL);
-  unoptimised = encoded_size (h, 64, 48);
   /* latent refinement moves the latents, so the frame changes */
   g_object_set (h->element, "refine-steps", 0, NULL);
   unrefined = encoded_size (h, 64, 48);
+  /* without rate-distortion optimised quantisation (which refined frames
+   * skip) the frame grows */
+  g_object_set (h->element, "rdo-slope", 0, NULL);
+  unoptimised = encoded_size (h, 64, 48);
   GST_INFO ("quality 5: %" G_GSIZE_FORMAT " bytes, 100: %" G_GSIZE_FORMAT
-      ", 100 without RDO: %" G_GSIZE_FORMAT ", nor refinement: %"
-      G_GSIZE_FORMAT, low, high, unoptimised, unrefined);
+      ", 100 without refinement: %" G_GSIZE_FORMAT ", nor RDO: %"
+      G_GSIZE_FORMAT, low, high, unrefined, unoptimised);
   fail_unless (high > low);
-  fail_unless (unoptimised > high);
-  fail_unless (unrefined != unoptimised);
+  fail_unless (unrefined != high);
+  fail_unless (unoptimised > unrefined);
   gst_harness_teardown (h);
   g_free (caps);
 }
