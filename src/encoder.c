@@ -99,13 +99,12 @@ static void keep_mixture(void *user, const GricLatentCoder *lc, int t, int c, co
 
 /* Latent refinement of e->y_hwc: the entropy model codes round(y) once into a scratch
    stream to give every value its mixture, then the steps run; the latent coder is left
-   reset for the real pass. */
+   reset for the real pass, with h_s(z_hat) in place. */
 static GricStatus refine(GricEncoder *e, const uint8_t *rgb, size_t stride, uint32_t width,
                          uint32_t height, const GricGeometry *g, int steps)
 {
     const size_t values = (size_t)g->h * g->w * e->model->M;
-    if (gric_reserve((void **)&e->mix, &e->cap_mix, values * GRIC_REFINE_MIX * sizeof(float)) ||
-        gric_hyper_synthesis(&e->lc, e->z_hat, g->hz, g->wz))
+    if (gric_reserve((void **)&e->mix, &e->cap_mix, values * GRIC_REFINE_MIX * sizeof(float)))
         return GRIC_ERR_NOMEM;
     for (size_t i = 0; i < values; i++)
         e->y_hat[i] = gric_quantise(e->y_hwc[i]);
@@ -154,25 +153,21 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     for (size_t c = 0; c < M; c++)
         for (size_t p = 0; p < n; p++)
             e->y_hwc[p * M + c] = e->y[c * n + p] * e->rate.gain[c];
-    GricStatus st = GRIC_OK;
     /* z comes from the unrefined latents: the refinement's bits are counted under the
        hyperprior that will be coded (MODEL.md §1, "Latent refinement") */
-    if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat))
-        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the hyper analysis");
-    /* fewer steps lower down, where the bits they add are worth more */
+    if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat) ||
+        gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
+        return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the hyperprior");
+    /* fewer steps lower down, where more of them did worse (MODEL.md §1) */
     const int steps = ((int)e->refine * (quality - 20) + 40) / 80;
     const int refined = quality >= GRIC_REFINE_MIN_QUALITY && steps > 0;
-    if (refined)
-        st = refine(e, rgb, stride, width, height, &g, steps);
+    GricStatus st = refined ? refine(e, rgb, stride, width, height, &g, steps) : GRIC_OK;
     if (st != GRIC_OK)
         return gric_fail(err, st, "out of memory refining the latents");
     for (size_t i = 0; i < n * M; i++)
         e->y_hat[i] = gric_quantise(e->y_hwc[i]);
-    if (gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
-        st = GRIC_ERR_NOMEM;
     double z_bits = 0;
-    if (st == GRIC_OK)
-        st = gric_z_encode(m, e->z_hat, g.hz, g.wz, &e->rans_z, &z_bits);
+    st = gric_z_encode(m, e->z_hat, g.hz, g.wz, &e->rans_z, &z_bits);
     if (st == GRIC_OK)
         /* refinement priced the bits already; RDO on top would count them twice */
         st = e->rdo_slope > 0 && !refined

@@ -42,7 +42,9 @@ int gric_latent_coder_init(GricLatentCoder *lc, const GricModel *m);
 void gric_latent_coder_free(GricLatentCoder *lc);
 /* Threads for the per-position work (1 = none); results do not depend on it. */
 void gric_latent_coder_set_threads(GricLatentCoder *lc, int threads);
-/* Start a frame of h x w positions; buffers grow as needed and are reused. 0 or -1. */
+/* Start a frame of h x w positions; buffers grow as needed and are reused. 0 or -1.
+   A second reset at the same h x w keeps lc->hyper, so a frame coded twice (the
+   encoder's refinement prices it once before the real pass) needs h_s only once. */
 int gric_latent_coder_reset(GricLatentCoder *lc, int h, int w);
 /* hyper: h_s(z_hat), HWC (h, w, 2M), computed by the caller into lc->hyper. */
 
