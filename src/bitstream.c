@@ -33,7 +33,7 @@ GricStatus gric_frame_write(const GricFrameHeader *hdr, const uint8_t *z, const 
     f[4] = GRIC_FORMAT_VERSION;
     f[5] = GRIC_COLOUR_RGB8;
     f[6] = (uint8_t)hdr->info.quality;
-    f[7] = 0;
+    f[7] = hdr->flags;
     wr32(f + 8, hdr->info.width);
     wr32(f + 12, hdr->info.height);
     wr32(f + 16, (uint32_t)hdr->info.model_id);
@@ -63,11 +63,12 @@ GricStatus gric_frame_parse_header(const uint8_t *d, size_t size, GricFrameHeade
     if (d[4] != GRIC_FORMAT_VERSION)
         return gric_fail(err, GRIC_ERR_UNSUPPORTED, "gric format version %u is not supported",
                          d[4]);
-    if (d[5] != GRIC_COLOUR_RGB8 || d[7] != 0)
+    if (d[5] != GRIC_COLOUR_RGB8 || (d[7] & ~GRIC_FLAGS_KNOWN))
         return gric_fail(err, GRIC_ERR_UNSUPPORTED, "unsupported colour format %u or flags %u",
                          d[5], d[7]);
     GricFrameInfo *info = &hdr->info;
     info->quality = d[6];
+    hdr->flags = d[7];
     info->width = rd32(d + 8);
     info->height = rd32(d + 12);
     info->model_id = rd32(d + 16) | (uint64_t)rd32(d + 20) << 32;

@@ -7,12 +7,18 @@
 
 #define GRIC_FORMAT_VERSION 1
 #define GRIC_COLOUR_RGB8 0
+/* Frame flags (byte 7).  UNSHIFTED: the encoder refined the latents against the
+ * synthesis of the integers themselves, so the decoder synthesises y_hat without
+ * the bin-mean shift (docs/MODEL.md §1, Reconstruction). */
+#define GRIC_FLAG_UNSHIFTED 0x01u
+#define GRIC_FLAGS_KNOWN GRIC_FLAG_UNSHIFTED
 /* Upper bound on one frame's bytes; keeps size arithmetic far from overflow. */
 #define GRIC_MAX_FRAME_BYTES ((size_t)1 << 31)
 
 typedef struct {
     GricFrameInfo info;
     uint32_t z_len, y_len;
+    uint8_t flags;
 } GricFrameHeader;
 
 /* Serialise header + payloads + CRC into a new malloc'ed frame. */

@@ -75,7 +75,8 @@ static GricStatus decode_latents(GricDecoder *d, const uint8_t *payload, const G
         return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: hyperprior data is corrupt");
     if (gric_hyper_synthesis(&d->lc, d->z_hat, g->hz, g->wz))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory decoding");
-    if (gric_latents_decode(&d->lc, &ry, d->y_hat, d->y_rec) || !gric_rans_dec_finished(&ry))
+    double shift = hdr->flags & GRIC_FLAG_UNSHIFTED ? 0 : d->model->recon_shift;
+    if (gric_latents_decode(&d->lc, &ry, shift, d->y_hat, d->y_rec) || !gric_rans_dec_finished(&ry))
         return gric_fail(err, GRIC_ERR_CORRUPT, "gric frame: latent data is corrupt");
     return GRIC_OK;
 }

@@ -185,7 +185,7 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     }
     e->bits = z_bits + e->lc.bits;
     GricFrameHeader hdr = {{width, height, (uint32_t)quality, gric_model_id(m), 0},
-                           (uint32_t)z_len, (uint32_t)y_len};
+                           (uint32_t)z_len, (uint32_t)y_len, refined ? GRIC_FLAG_UNSHIFTED : 0};
     st = z_len > UINT32_MAX / 2 || y_len > UINT32_MAX / 2
              ? gric_fail(err, GRIC_ERR_TOO_LARGE, "payload too large")
              : gric_frame_write(&hdr, zs, ys, out, out_size, err);

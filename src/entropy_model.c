@@ -296,10 +296,12 @@ static int rdo_value(const GricMixture *mix, const GricTables *tab, float y, int
     return (double)f1 > (double)f0 * gric_exp(tab, extra) ? v1 : v0;
 }
 
-/* With dec: decodes y_hat.  Without: codes y_hat into enc, each value first
- * chosen by rdo_value from y.  One loop for both, so they cannot drift apart. */
+/* With dec: decodes y_hat, and y_rec with the given reconstruction shift.
+ * Without: codes y_hat into enc, each value first chosen by rdo_value from y
+ * (priced with the model's shift).  One loop for both, so they cannot drift apart. */
 static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, GricRansEncoder *enc,
-                                 const float *y, double slope, int32_t *y_hat, float *y_rec)
+                                 const float *y, double slope, double shift, int32_t *y_hat,
+                                 float *y_rec)
 {
     const GricModel *m = lc->model;
     int M = m->M, T = lc->h * lc->w;
@@ -313,9 +315,9 @@ static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, Gric
                 if (gric_mixture_decode(&mix, &m->tables, dec, &v[c]))
                     return GRIC_ERR_CORRUPT;
                 y_rec[(size_t)t * M + c] =
-                    (float)gric_mixture_reconstruct(&mix, &m->tables, v[c], m->recon_shift);
+                    (float)gric_mixture_reconstruct(&mix, &m->tables, v[c], shift);
             } else {
-                v[c] = rdo_value(&mix, &m->tables, y[(size_t)t * M + c], v[c], slope, m->recon_shift);
+                v[c] = rdo_value(&mix, &m->tables, y[(size_t)t * M + c], v[c], slope, shift);
                 if (gric_mixture_encode(&mix, &m->tables, enc, v[c]))
                     return GRIC_ERR_NOMEM;
                 lc->bits += gric_mixture_bits(&mix, &m->tables, v[c]);
@@ -333,16 +335,16 @@ static GricStatus code_positions(GricLatentCoder *lc, GricRansDecoder *dec, Gric
     return GRIC_OK;
 }
 
-GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat,
-                               float *y_rec)
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, double shift,
+                               int32_t *y_hat, float *y_rec)
 {
-    return code_positions(lc, dec, NULL, NULL, 0, y_hat, y_rec);
+    return code_positions(lc, dec, NULL, NULL, 0, shift, y_hat, y_rec);
 }
 
 GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
                                    double slope, GricRansEncoder *enc)
 {
-    return code_positions(lc, NULL, enc, y, slope, y_hat, NULL);
+    return code_positions(lc, NULL, enc, y, slope, lc->model->recon_shift, y_hat, NULL);
 }
 
 /* ---- encoder: a latent row at a time ---- */

@@ -57,9 +57,10 @@ GricStatus gric_latents_encode(GricLatentCoder *lc, const int32_t *y_hat, GricRa
 GricStatus gric_latents_encode_rdo(GricLatentCoder *lc, const float *y, int32_t *y_hat,
                                    double slope, GricRansEncoder *enc);
 /* Decode y_hat (HWC int32) from dec, and y_rec (HWC float), what the
- * synthesis gets (gric_mixture_reconstruct).  GRIC_OK or GRIC_ERR_CORRUPT. */
-GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, int32_t *y_hat,
-                               float *y_rec);
+ * synthesis gets (gric_mixture_reconstruct with shift: the model's, or 0 for
+ * refined frames).  GRIC_OK or GRIC_ERR_CORRUPT. */
+GricStatus gric_latents_decode(GricLatentCoder *lc, GricRansDecoder *dec, double shift,
+                               int32_t *y_hat, float *y_rec);
 
 /* z_hat (CHW, N x hz x wz) with the per-channel tables. */
 GricStatus gric_z_encode(const GricModel *m, const int32_t *z_hat, int hz, int wz,

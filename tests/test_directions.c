@@ -146,7 +146,7 @@ static void check(const GricModel *m, const GricTensor *photo, uint32_t w, uint3
           "hyper synthesis");
     GricRansDecoder dec;
     CHECK(gric_rans_dec_init(&dec, stream, len) == 0, "rans init");
-    GricStatus st = gric_latents_decode(&lc, &dec, decoded, y_rec);
+    GricStatus st = gric_latents_decode(&lc, &dec, m->recon_shift, decoded, y_rec);
     printf("%4ux%-4u latents %2dx%-2d q%-3d %d thread(s) rdo %-2u: %zu bytes, %d of %zu mixtures "
            "differ, %d references differ\n", w, h, g.w, g.h, quality, threads, rdo_slope, len,
            r.differ, T * M, r.ref_differ);
