@@ -86,13 +86,14 @@ void gric_encoder_set_rdo_slope(GricEncoder *enc, unsigned slope);
  * takes gradient steps that move the latents towards fewer bits and a better
  * reconstruction (the analysis transform is only an approximate inverse of
  * the synthesis): `steps` at quality 100 (GRIC_REFINE_DEFAULT unless set, at
- * most GRIC_REFINE_MAX; 0 = off), steps * (quality - 20) / 80 below, rounded.
+ * most GRIC_REFINE_MAX; 0 = off), steps * max(quality - 20, 32) / 80 below,
+ * rounded.
  * Each step costs about three synthesis transforms, plus one entropy-model
  * pass per frame.  Refined frames skip RDO (the steps priced the bits
  * already).  Every setting decodes with every decoder. */
 #define GRIC_REFINE_DEFAULT 20
 #define GRIC_REFINE_MAX 100
-#define GRIC_REFINE_MIN_QUALITY 40
+#define GRIC_REFINE_MIN_QUALITY 25
 void gric_encoder_set_refine(GricEncoder *enc, unsigned steps);
 /* Encode one packed RGB8 image (stride bytes per row) into a frame.
  * On success *out holds a malloc'ed frame of *out_size bytes (free with
