@@ -101,7 +101,7 @@ static void keep_mixture(void *user, const GricLatentCoder *lc, int t, int c, co
    stream to give every value its mixture, then the steps run; the latent coder is left
    reset for the real pass, with h_s(z_hat) in place. */
 static GricStatus refine(GricEncoder *e, const uint8_t *rgb, size_t stride, uint32_t width,
-                         uint32_t height, const GricGeometry *g, int steps)
+                         uint32_t height, const GricGeometry *g, int steps, float step_size)
 {
     const size_t values = (size_t)g->h * g->w * e->model->M;
     if (gric_reserve((void **)&e->mix, &e->cap_mix, values * GRIC_REFINE_MIX * sizeof(float)))
@@ -119,11 +119,22 @@ static GricStatus refine(GricEncoder *e, const uint8_t *rgb, size_t stride, uint
     const GricRefineRate rate = {e->mix, e->rate.lambda};
     if (st == GRIC_OK &&
         gric_refine_latents(&e->rate.g_s, e->rate.inv_gain, rgb, stride, (int)width, (int)height,
-                            e->y_hwc, g->h, g->w, steps, &rate, e->threads))
+                            e->y_hwc, g->h, g->w, steps, step_size, &rate, e->threads))
         st = GRIC_ERR_NOMEM;
     if (st == GRIC_OK && gric_latent_coder_reset(&e->lc, g->h, g->w))
         st = GRIC_ERR_NOMEM;
     return st;
+}
+
+/* Adam's step in quantisation bins: small low down, where bits are dear, and larger
+   at the top, where the curve is flat and PSNR is worth them (MODEL.md §1). */
+static float refine_step_size(int quality)
+{
+    if (quality <= 30)
+        return 0.01f;
+    if (quality <= 60)
+        return 0.01f + (float)(quality - 30) * (0.01f / 30);
+    return 0.02f + (float)(quality - 60) * 0.0015f;
 }
 
 GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint32_t height,
@@ -162,7 +173,9 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
        them: from q25 to q52 the measured optimum (MODEL.md §1) */
     const int steps = ((int)e->refine * (quality > 52 ? quality - 20 : 32) + 40) / 80;
     const int refined = quality >= GRIC_REFINE_MIN_QUALITY && steps > 0;
-    GricStatus st = refined ? refine(e, rgb, stride, width, height, &g, steps) : GRIC_OK;
+    GricStatus st = refined ? refine(e, rgb, stride, width, height, &g, steps,
+                                     refine_step_size(quality))
+                            : GRIC_OK;
     if (st != GRIC_OK)
         return gric_fail(err, st, "out of memory refining the latents");
     for (size_t i = 0; i < n * M; i++)

@@ -22,8 +22,6 @@
 #define MARGIN 32        /* pixels at a halo's outer edge that miss latents beyond the halo */
 #define SPAN (TILE + 2 * HALO)
 #define TAPS 25          /* 5x5 kernels */
-/* Adam's step, in quantisation bins (docs/MODEL.md §1, "Latent refinement"). */
-#define LEARNING_RATE 0.02f
 /* temperature: TAU_START, decaying by exp(-TAU_DECAY) over the run, at least TAU_MIN */
 #define TAU_START 0.5f
 #define TAU_DECAY 4.8f
@@ -365,7 +363,8 @@ static void refine_chunk(void *arg, int chunk, int chunks)
 
 int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const uint8_t *rgb,
                         size_t stride, int width, int height, float *y, int h, int w,
-                        int iterations, const GricRefineRate *rate, int threads)
+                        int iterations, float step_size, const GricRefineRate *rate,
+                        int threads)
 {
     if (iterations <= 0)
         return 0;
@@ -402,7 +401,7 @@ int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const u
         gric_pool_run(pool, refine_chunk, &r, r.chunks);
         bias1 *= BETA1;
         bias2 *= BETA2;
-        const float step = LEARNING_RATE / (1.0f - bias1), root = 1.0f / sqrtf(1.0f - bias2);
+        const float step = step_size / (1.0f - bias1), root = 1.0f / sqrtf(1.0f - bias2);
         for (size_t i = 0; i < n; i++) {
             m[i] = BETA1 * m[i] + (1.0f - BETA1) * r.grad[i];
             v[i] = BETA2 * v[i] + (1.0f - BETA2) * r.grad[i] * r.grad[i];

@@ -8,8 +8,9 @@
 
 #include "nn.h"
 
-/* Moves y (HWC, h x w x M, already times the gains) by `iterations` Adam steps down the
-   gradient of the squared error between the image and g_s(soft_round(y) * inv_gain), the
+/* Moves y (HWC, h x w x M, already times the gains) by `iterations` Adam steps of
+   `step_size` quantisation bins down the gradient of the squared error between the
+   image and g_s(soft_round(y) * inv_gain), the
    rounding relaxed by stochastic Gumbel annealing: g_a is an approximate inverse of g_s,
    and its error, not only quantisation, limits the reconstruction.  Only the
    encoder runs this; any y decodes.  g_s carries the quality's rate scales.  Works in
@@ -25,7 +26,8 @@ typedef struct {
 #define GRIC_REFINE_MIX 9   /* floats per value in GricRefineRate.mix */
 int gric_refine_latents(const GricTransform *g_s, const float *inv_gain, const uint8_t *rgb,
                         size_t stride, int width, int height, float *y, int h, int w,
-                        int iterations, const GricRefineRate *rate, int threads);
+                        int iterations, float step_size, const GricRefineRate *rate,
+                        int threads);
 /* d/dv of -log2 P, P the mass of a mixture (GRIC_REFINE_MIX floats) on [v - 1/2, v + 1/2];
    0 where P is below 1e-9, the model's floor, as the training loss's clamp. */
 float gric_refine_bits_slope(const float *mix, float v);
