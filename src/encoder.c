@@ -126,6 +126,16 @@ static GricStatus refine(GricEncoder *e, const uint8_t *rgb, size_t stride, uint
     return st;
 }
 
+/* Refinement steps at a quality for S (e->refine) at q100: none below
+   GRIC_REFINE_MIN_QUALITY; fewer lower down, where more of them did worse, but at least
+   2/5 of S: from q25 to q52 the measured optimum (MODEL.md §1). */
+static int refine_steps(unsigned S, int quality)
+{
+    if (quality < GRIC_REFINE_MIN_QUALITY)
+        return 0;
+    return ((int)S * (quality > 52 ? quality - 20 : 32) + 40) / 80;
+}
+
 /* Adam's step in quantisation bins: small low down, where bits are dear, and larger
    at the top, where the curve is flat and PSNR is worth them (MODEL.md §1). */
 static float refine_step_size(int quality)
@@ -169,10 +179,7 @@ GricStatus gric_encode(GricEncoder *e, const uint8_t *rgb, uint32_t width, uint3
     if (gric_hyper_analysis(m, e->y_hwc, g.h, g.w, e->z_hat) ||
         gric_hyper_synthesis(&e->lc, e->z_hat, g.hz, g.wz))
         return gric_fail(err, GRIC_ERR_NOMEM, "out of memory in the hyperprior");
-    /* fewer steps lower down, where more of them did worse, but at least 2/5 of
-       them: from q25 to q52 the measured optimum (MODEL.md §1) */
-    const int steps = ((int)e->refine * (quality > 52 ? quality - 20 : 32) + 40) / 80;
-    const int refined = quality >= GRIC_REFINE_MIN_QUALITY && steps > 0;
+    const int steps = refine_steps(e->refine, quality), refined = steps > 0;
     GricStatus st = refined ? refine(e, rgb, stride, width, height, &g, steps,
                                      refine_step_size(quality))
                             : GRIC_OK;
